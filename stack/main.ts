@@ -1,0 +1,74 @@
+// `npm start`: the Docker-free local Supabase stack for this project. Prints a status block like
+// `supabase status`, runs until SIGINT/SIGTERM, then stops cleanly; the next start reuses `.data/`.
+//   npm start                      start (or restart on the same data)
+//   npm start -- --reset           start from an empty database
+//   npm start -- --api-port 0 --db-port 0 --data-dir /tmp/x   free ports, other data directory
+import { loadConfig, type StackConfig } from './config.ts'
+import { MigrationError } from './migrate.ts'
+import { startStack } from './stack.ts'
+
+export function statusBlock(s: { apiUrl: string; dbUrl: string; config: StackConfig }): string {
+  const rows: [string, string][] = [
+    ['API URL', s.apiUrl],
+    ['REST URL', `${s.apiUrl}/rest/v1`],
+    ['Functions URL', `${s.apiUrl}/functions/v1`],
+    ['Realtime URL', `${s.apiUrl.replace(/^http/, 'ws')}/realtime/v1`],
+    ['DB URL', s.dbUrl],
+    ['JWT secret', s.config.jwtSecret],
+    ['anon key', s.config.anonKey],
+    ['service_role key', s.config.serviceRoleKey],
+  ]
+  const width = Math.max(...rows.map(([k]) => k.length))
+  return rows.map(([k, v]) => `${k.padStart(width)}: ${v}`).join('\n')
+}
+
+async function main(): Promise<void> {
+  let config: StackConfig
+  try {
+    config = loadConfig()
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  const log = (line: string) => {
+    if (!config.quiet) console.log(`[stack] ${line}`)
+  }
+  const started = Date.now()
+  let stack
+  try {
+    stack = await startStack(config, { log, migrateOnly: config.exitAfterMigrate })
+  } catch (err) {
+    if (err instanceof MigrationError) {
+      console.error(`error: migration failed, start-up stopped; the database is at the last good migration\n  ${err.message}`)
+    } else console.error(`error: ${(err as Error).message}`)
+    process.exit(1)
+  }
+  if (config.exitAfterMigrate) {
+    log(`database is up to date (${stack.applied.length} migration(s) applied now)`)
+    await stack.stop()
+    return
+  }
+  console.log(`\nAgent Memory local stack started in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`)
+  console.log(statusBlock(stack))
+  console.log(`\nData: ${config.dataDir}   Stop: Ctrl-C   Fresh start: npm start -- --reset\n`)
+
+  // Ctrl-C reaches npm, the shell and node at once, and npm forwards it too: one keypress can arrive as
+  // two signals. A second signal only forces the exit when it comes later than that.
+  let stoppingSince = 0
+  const stop = async (signal: string) => {
+    if (stoppingSince) {
+      if (Date.now() - stoppingSince < 2000) return
+      console.error(`[stack] ${signal} again: exiting without a clean shutdown`)
+      process.exit(130)
+    }
+    stoppingSince = Date.now()
+    log(`${signal}: stopping`)
+    await stack.stop()
+    log('stopped')
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+}
+
+await main()

@@ -1,0 +1,1 @@
+-- Demo and configuration rows (idempotent): filled in by the memory core.
