@@ -86,7 +86,24 @@ export class Database {
       loadDataDir: opts.loadDataDir,
       extensions: EXTENSIONS,
     })
-    return new Database(pg, opts.dataDir)
+    const db = new Database(pg, opts.dataDir)
+    await db.applySessionDefaults()
+    return db
+  }
+
+  /**
+   * Applies `alter database ... set` / `alter role ... set` defaults to the session. Postgres does this when
+   * a session starts; PGlite's single backend does not, so the stack does it at open, after bootstrap, and
+   * after undoing a socket client's session state.
+   */
+  async applySessionDefaults(): Promise<void> {
+    const r = await this.pg.query<{ name: string; value: string }>(`
+      select split_part(cfg, '=', 1) as name, substr(cfg, length(split_part(cfg, '=', 1)) + 2) as value
+        from pg_db_role_setting s, unnest(s.setconfig) as cfg
+       where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+         and s.setrole in (0, (select oid from pg_roles where rolname = session_user))
+       order by s.setrole, s.setdatabase`)
+    for (const { name, value } of r.rows) await this.pg.query('select set_config($1, $2, false)', [name, value])
   }
 
   /** Runs `fn` with the session to itself, outside any transaction (for scripts that manage their own). */
@@ -205,6 +222,7 @@ export class Database {
     if (!this.sessionDirty) return
     this.sessionDirty = false
     await this.pg.exec('set session authorization default; reset all;')
+    await this.applySessionDefaults()
   }
 
   async close(): Promise<void> {

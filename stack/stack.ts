@@ -54,19 +54,16 @@ async function assertPortFree(host: string, port: number, purpose: string): Prom
   await new Promise<void>((resolve) => probe.close(() => resolve()))
 }
 
-/** Opens the database and brings it to the project's schema; reopens it after bootstrap so new session defaults apply. */
+/** Opens the database and brings it to the project's schema (bootstrap, migrations, seed on a fresh database). */
 export async function openMigrated(config: StackConfig, log: (line: string) => void): Promise<{ db: Database; applied: string[]; fresh: boolean }> {
   const pgDir = join(config.dataDir, 'pg')
   const fresh = !existsSync(join(pgDir, 'PG_VERSION'))
   if (fresh) log(`initialising a new database in ${pgDir}`)
-  let db = await Database.open({ dataDir: pgDir })
+  const db = await Database.open({ dataDir: pgDir })
   try {
     const bootstrapped = await applyBootstrap(db, (l) => log(`applied ${l}`))
-    if (bootstrapped.length) {
-      // `alter database ... set search_path` and friends take effect in new sessions only.
-      await db.close()
-      db = await Database.open({ dataDir: pgDir })
-    }
+    // `alter database ... set search_path` and friends take effect in new sessions only.
+    if (bootstrapped.length) await db.exclusive(() => db.applySessionDefaults())
     const applied = await applyMigrations(db, join(config.root, 'supabase', 'migrations'), (l) => log(`applied ${l}`))
     if (fresh && existsSync(SEED_FILE)) {
       await applySeed(db, SEED_FILE)

@@ -42,7 +42,7 @@ alter default privileges for role postgres in schema public grant all on functio
 alter default privileges for role postgres in schema public grant all on sequences to anon, authenticated, service_role;
 
 -- Sessions find extension objects (vector types and operators) as on hosted Supabase. Takes effect for
--- new sessions, which is why the stack reopens the database after bootstrapping it. API requests set
+-- new sessions (the stack applies it to its one session). API requests set
 -- their own search_path per transaction from config.toml's `api.extra_search_path`, as PostgREST does.
 alter database postgres set search_path = "$user", public, extensions;
 

@@ -1,0 +1,153 @@
+// Test helpers: a whole stack of its own on free ports and in a temporary data directory (in this process,
+// or as `npm start` in a child process), plus tokens and users for exercising RLS through the API.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createClient, type SupabaseClient } from '@supabase/supabase-js'
+import { SignJWT } from 'jose'
+import WebSocket from 'ws'
+import { loadConfig, ROOT } from '../../stack/config.ts'
+import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET, LOCAL_SERVICE_ROLE_KEY } from '../../stack/keys.ts'
+import { startStack, type Stack } from '../../stack/stack.ts'
+
+export { LOCAL_ANON_KEY as ANON_KEY, LOCAL_SERVICE_ROLE_KEY as SERVICE_ROLE_KEY }
+
+export interface TestStack extends Stack {
+  dataDir: string
+  /** Stops the stack and deletes its data directory (unless keepData). */
+  close(opts?: { keepData?: boolean }): Promise<void>
+}
+
+export function tempDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'agent-memory-test-'))
+}
+
+/** Starts a stack in this process on free ports. Pass `dataDir` to reuse a previous stack's data. */
+export async function startTestStack(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<TestStack> {
+  const dataDir = opts.dataDir ?? tempDataDir()
+  const config = loadConfig(['--data-dir', dataDir, '--api-port', '0', '--db-port', '0', '--quiet'], { ...opts.env })
+  const lines: string[] = []
+  const stack = await startStack(config, { log: (l) => lines.push(l) })
+  return {
+    ...stack,
+    dataDir,
+    async close({ keepData = false } = {}) {
+      await stack.stop()
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A signed access token like Supabase Auth issues (HS256 with the local JWT secret). */
+export async function signToken(claims: Record<string, unknown>, opts: { expiresIn?: string | number; secret?: string } = {}): Promise<string> {
+  const jwt = new SignJWT({ aud: 'authenticated', role: 'authenticated', ...claims })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuedAt()
+    .setExpirationTime(opts.expiresIn ?? '1h')
+  if (typeof claims.sub === 'string') jwt.setSubject(claims.sub)
+  return jwt.sign(new TextEncoder().encode(opts.secret ?? LOCAL_JWT_SECRET))
+}
+
+export interface TestUser {
+  id: string
+  email: string
+  token: string
+  client: SupabaseClient
+}
+
+/** Creates a user in auth.users and returns a supabase-js client that acts as them. */
+export async function createUser(stack: Stack, name = 'user'): Promise<TestUser> {
+  const id = randomUUID()
+  const email = `${name}-${id.slice(0, 8)}@test.local`
+  await stack.db.query(
+    `insert into auth.users (id, aud, role, email, raw_user_meta_data) values ($1, 'authenticated', 'authenticated', $2, '{}')`,
+    [id, email],
+  )
+  const token = await signToken({ sub: id, email })
+  return { id, email, token, client: userClient(stack, token) }
+}
+
+const clientOptions = {
+  auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+  // Node 20 has no global WebSocket; realtime-js takes an implementation (as Supabase documents).
+  realtime: { transport: WebSocket as never },
+}
+
+export function anonClient(stack: Pick<Stack, 'apiUrl'>): SupabaseClient {
+  return createClient(stack.apiUrl, LOCAL_ANON_KEY, clientOptions)
+}
+
+export function serviceClient(stack: Pick<Stack, 'apiUrl'>): SupabaseClient {
+  return createClient(stack.apiUrl, LOCAL_SERVICE_ROLE_KEY, clientOptions)
+}
+
+export function userClient(stack: Pick<Stack, 'apiUrl'>, token: string): SupabaseClient {
+  return createClient(stack.apiUrl, LOCAL_ANON_KEY, {
+    ...clientOptions,
+    global: { headers: { Authorization: `Bearer ${token}` } },
+  })
+}
+
+export interface ChildStack {
+  child: ChildProcess
+  output: () => string
+  /** Resolves once the status block has been printed; rejects if the process exits first. */
+  ready: Promise<{ apiUrl: string; dbUrl: string; ms: number }>
+  exited: Promise<number | null>
+}
+
+/** Runs `npm start -- <args>` as a user would, collecting its output. */
+export function spawnNpmStart(args: string[], env: Record<string, string> = {}): ChildStack {
+  const started = Date.now()
+  const child = spawn('npm', ['start', '--', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const ready = new Promise<{ apiUrl: string; dbUrl: string; ms: number }>((resolve, reject) => {
+    const check = () => {
+      const api = /API URL: (\S+)/.exec(out)
+      const dbm = /DB URL: (\S+)/.exec(out)
+      if (api && dbm && /service_role key: \S+/.test(out)) {
+        resolve({ apiUrl: api[1], dbUrl: dbm[1], ms: Date.now() - started })
+        return true
+      }
+      return false
+    }
+    child.stdout!.on('data', () => check())
+    void exited.then((code) => {
+      if (!check()) reject(new Error(`npm start exited with ${code} before it was ready:\n${out}`))
+    })
+  })
+  return { child, output: () => out, ready, exited }
+}
+
+/** Free TCP port on loopback (closed again before returning). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
