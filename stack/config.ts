@@ -9,7 +9,10 @@ import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET, LOCAL_SERVICE_ROLE_KEY } from './keys
 export const ROOT = resolve(import.meta.dirname, '..')
 
 export interface StackConfig {
+  /** The project checkout (node_modules, stack/). */
   root: string
+  /** The `supabase/` directory used: migrations, seed, functions, config.toml (`--workdir <dir>/supabase`). */
+  supabaseDir: string
   /** Where PGlite keeps its files (`.data/pg`); the stack also writes `.data/stack.json` next to it. */
   dataDir: string
   host: string
@@ -73,6 +76,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     options: {
       reset: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
+      workdir: { type: 'string' },
       'api-port': { type: 'string' },
       'db-port': { type: 'string' },
       'exit-after-migrate': { type: 'boolean', default: false },
@@ -80,7 +84,9 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     },
     strict: true,
   })
-  const toml = readToml(join(ROOT, 'supabase', 'config.toml'))
+  // Like the Supabase CLI's --workdir: the directory that contains supabase/.
+  const supabaseDir = join(resolve(values.workdir ?? ROOT), 'supabase')
+  const toml = readToml(join(supabaseDir, 'config.toml'))
   const verifyJwt: Record<string, boolean> = {}
   for (const [name, fn] of Object.entries((toml.functions ?? {}) as Toml)) {
     if (typeof fn?.verify_jwt === 'boolean') verifyJwt[name] = fn.verify_jwt
@@ -88,6 +94,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const dataDir = resolve(values['data-dir'] ?? env.AGENT_MEMORY_DATA_DIR ?? join(ROOT, '.data'))
   return {
     root: ROOT,
+    supabaseDir,
     dataDir,
     host: '127.0.0.1',
     apiPort: port(values['api-port'] ?? env.AGENT_MEMORY_API_PORT, toml.api?.port ?? 54321, '--api-port'),
@@ -102,10 +109,10 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       maxBodyBytes: Number(env.AGENT_MEMORY_MAX_BODY_BYTES ?? 10 * 1024 * 1024),
     },
     functions: {
-      dir: join(ROOT, 'supabase', 'functions'),
+      dir: join(supabaseDir, 'functions'),
       verifyJwt,
       timeoutMs: Number(env.AGENT_MEMORY_FUNCTION_TIMEOUT_MS ?? 150_000),
-      env: readEnvFile(join(ROOT, 'supabase', 'functions', '.env')),
+      env: readEnvFile(join(supabaseDir, 'functions', '.env')),
     },
     idleTxTimeoutMs: Number(env.AGENT_MEMORY_IDLE_TX_TIMEOUT_MS ?? 30_000),
     reset: values.reset ?? false,

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   }
   console.log(`\nAgent Memory local stack started in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`)
   console.log(statusBlock(stack))
-  console.log(`\nData: ${config.dataDir}   Stop: Ctrl-C   Fresh start: npm start -- --reset\n`)
+  console.log(`\nData: ${config.dataDir}   pid ${process.pid}   Stop: Ctrl-C   Fresh start: npm start -- --reset\n`)
 
   // Ctrl-C reaches npm, the shell and node at once, and npm forwards it too: one keypress can arrive as
   // two signals. A second signal only forces the exit when it comes later than that.

@@ -1,4 +1,5 @@
-// Brings a database to the project's schema, the way `supabase start` + `supabase db push` would:
+// Brings a database to the project's schema, the way `supabase start` + `supabase db push` would
+// (stack/stack.ts `openMigrated` runs the three steps):
 //  1. the Supabase bootstrap stand-in (stack/bootstrap/*.sql: roles, auth, vault, cron, net, realtime),
 //     re-applied only when a file changed;
 //  2. supabase/migrations/<version>_<name>.sql in version order, each in its own transaction and recorded in
@@ -8,14 +9,12 @@
 // A failing migration is rolled back alone: the database stays at the last good migration.
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import type { Transaction } from '@electric-sql/pglite'
 import { ROOT } from './config.ts'
 import { PgError, type Database } from './db.ts'
 import { lineAt, splitSql } from './sql-split.ts'
 export const BOOTSTRAP_DIR = join(ROOT, 'stack', 'bootstrap')
-export const MIGRATIONS_DIR = join(ROOT, 'supabase', 'migrations')
-export const SEED_FILE = join(ROOT, 'supabase', 'seed.sql')
 
 const MIGRATION_FILE = /^([0-9]+)_(.*)\.sql$/
 
@@ -28,41 +27,6 @@ export class MigrationError extends Error {
     super(`${file}:${line}: ${cause.message} (SQLSTATE ${cause.code})${cause.detail ? `\n  detail: ${cause.detail}` : ''}`)
     this.name = 'MigrationError'
   }
-}
-
-export interface MigrateResult {
-  bootstrapped: string[]
-  applied: string[]
-  seeded: boolean
-  fresh: boolean
-}
-
-export interface MigrateOptions {
-  migrationsDir?: string
-  seedFile?: string | null
-  log?: (line: string) => void
-}
-
-export async function migrate(db: Database, opts: MigrateOptions = {}): Promise<MigrateResult> {
-  const log = opts.log ?? (() => {})
-  const fresh = !(await hasMigrationHistory(db))
-  const bootstrapped = await applyBootstrap(db, log)
-  const applied = await applyMigrations(db, opts.migrationsDir ?? MIGRATIONS_DIR, log)
-  let seeded = false
-  const seedFile = opts.seedFile === undefined ? SEED_FILE : opts.seedFile
-  if (fresh && seedFile && existsSync(seedFile)) {
-    await applySeed(db, seedFile)
-    log(`seeded ${relative(ROOT, seedFile)}`)
-    seeded = true
-  }
-  return { bootstrapped, applied, seeded, fresh }
-}
-
-async function hasMigrationHistory(db: Database): Promise<boolean> {
-  const r = await db.query<{ present: boolean }>(
-    `select to_regclass('supabase_migrations.schema_migrations') is not null as present`,
-  )
-  return r.rows[0].present
 }
 
 /** Applies each stand-in file whose content changed since it was last applied (files are idempotent). */
@@ -98,7 +62,7 @@ export async function applyBootstrap(db: Database, log: (line: string) => void =
   return done
 }
 
-export function listMigrations(dir: string = MIGRATIONS_DIR): { version: string; name: string; file: string }[] {
+export function listMigrations(dir: string): { version: string; name: string; file: string }[] {
   if (!existsSync(dir)) return []
   return readdirSync(dir)
     .map((file) => ({ file, m: MIGRATION_FILE.exec(file) }))
@@ -140,7 +104,8 @@ export async function applyMigrations(db: Database, dir: string, log: (line: str
 
 export async function applySeed(db: Database, file: string): Promise<void> {
   const sql = readFileSync(file, 'utf8')
-  const path = relative(ROOT, file)
+  // Recorded as the CLI records it: relative to the directory that holds supabase/.
+  const path = relative(dirname(dirname(file)), file)
   await runFile(db, path, sql, async (tx) => {
     await tx.query(
       `insert into supabase_migrations.seed_files (path, hash) values ($1, $2)

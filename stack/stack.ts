@@ -9,7 +9,7 @@ import { CronScheduler } from './cron.ts'
 import { Database } from './db.ts'
 import { EdgeRuntime } from './edge-runtime.ts'
 import { Gateway } from './gateway/server.ts'
-import { applyBootstrap, applyMigrations, applySeed, SEED_FILE } from './migrate.ts'
+import { applyBootstrap, applyMigrations, applySeed } from './migrate.ts'
 import { NetWorker } from './net-worker.ts'
 import { listen, PgServer } from './pg-server.ts'
 
@@ -64,9 +64,10 @@ export async function openMigrated(config: StackConfig, log: (line: string) => v
     const bootstrapped = await applyBootstrap(db, (l) => log(`applied ${l}`))
     // `alter database ... set search_path` and friends take effect in new sessions only.
     if (bootstrapped.length) await db.exclusive(() => db.applySessionDefaults())
-    const applied = await applyMigrations(db, join(config.root, 'supabase', 'migrations'), (l) => log(`applied ${l}`))
-    if (fresh && existsSync(SEED_FILE)) {
-      await applySeed(db, SEED_FILE)
+    const applied = await applyMigrations(db, join(config.supabaseDir, 'migrations'), (l) => log(`applied ${l}`))
+    const seed = join(config.supabaseDir, 'seed.sql')
+    if (fresh && existsSync(seed)) {
+      await applySeed(db, seed)
       log('applied supabase/seed.sql')
     }
     return { db, applied, fresh }

@@ -2,7 +2,7 @@
 // or as `npm start` in a child process), plus tokens and users for exercising RLS through the API.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
@@ -16,6 +16,8 @@ export { LOCAL_ANON_KEY as ANON_KEY, LOCAL_SERVICE_ROLE_KEY as SERVICE_ROLE_KEY 
 
 export interface TestStack extends Stack {
   dataDir: string
+  /** What the stack logged (cron failures, function output, …). */
+  logs: string[]
   /** Stops the stack and deletes its data directory (unless keepData). */
   close(opts?: { keepData?: boolean }): Promise<void>
 }
@@ -24,15 +26,44 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'agent-memory-test-'))
 }
 
+export interface WorkdirOptions {
+  /** Extra migration files (name → SQL) after the project's own. */
+  migrations?: Record<string, string>
+  /** Extra Edge Functions (name → handler.ts source). */
+  functions?: Record<string, string>
+  /** TOML appended to config.toml (e.g. `[functions.x]\nverify_jwt = false`). */
+  config?: string
+}
+
+/**
+ * A copy of the project's supabase/ directory (config, migrations, seed, functions) with additions, for
+ * tests that need migrations or functions the project does not ship. Use with `--workdir`.
+ */
+export function makeWorkdir(opts: WorkdirOptions = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-memory-workdir-'))
+  cpSync(join(ROOT, 'supabase'), join(dir, 'supabase'), { recursive: true, filter: (src) => !src.includes('/.temp') })
+  mkdirSync(join(dir, 'supabase', 'migrations'), { recursive: true })
+  for (const [name, sql] of Object.entries(opts.migrations ?? {})) writeFileSync(join(dir, 'supabase', 'migrations', name), sql)
+  for (const [name, source] of Object.entries(opts.functions ?? {})) {
+    mkdirSync(join(dir, 'supabase', 'functions', name), { recursive: true })
+    writeFileSync(join(dir, 'supabase', 'functions', name, 'handler.ts'), source)
+  }
+  if (opts.config) appendFileSync(join(dir, 'supabase', 'config.toml'), `\n${opts.config}\n`)
+  return dir
+}
+
 /** Starts a stack in this process on free ports. Pass `dataDir` to reuse a previous stack's data. */
-export async function startTestStack(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(opts: { dataDir?: string; workdir?: string; env?: Record<string, string> } = {}): Promise<TestStack> {
   const dataDir = opts.dataDir ?? tempDataDir()
-  const config = loadConfig(['--data-dir', dataDir, '--api-port', '0', '--db-port', '0', '--quiet'], { ...opts.env })
+  const args = ['--data-dir', dataDir, '--api-port', '0', '--db-port', '0', '--quiet']
+  if (opts.workdir) args.push('--workdir', opts.workdir)
+  const config = loadConfig(args, { ...opts.env })
   const lines: string[] = []
   const stack = await startStack(config, { log: (l) => lines.push(l) })
   return {
     ...stack,
     dataDir,
+    logs: lines,
     async close({ keepData = false } = {}) {
       await stack.stop()
       if (!keepData) rmSync(dataDir, { recursive: true, force: true })
@@ -92,6 +123,10 @@ export function userClient(stack: Pick<Stack, 'apiUrl'>, token: string): Supabas
 
 export interface ChildStack {
   child: ChildProcess
+  /** Signals the group and resolves once the stack process itself has exited (not just npm). */
+  stop(signal: NodeJS.Signals): Promise<void>
+  /** Signals the whole process group (npm, sh, node), as Ctrl-C in a terminal or a supervisor does. */
+  signal(signal: NodeJS.Signals): void
   output: () => string
   /** Resolves once the status block has been printed; rejects if the process exits first. */
   ready: Promise<{ apiUrl: string; dbUrl: string; ms: number }>
@@ -101,7 +136,13 @@ export interface ChildStack {
 /** Runs `npm start -- <args>` as a user would, collecting its output. */
 export function spawnNpmStart(args: string[], env: Record<string, string> = {}): ChildStack {
   const started = Date.now()
-  const child = spawn('npm', ['start', '--', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('npm', ['start', '--', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a signal reaches npm and the stack together, as from a terminal.
+    detached: true,
+  })
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
@@ -121,7 +162,32 @@ export function spawnNpmStart(args: string[], env: Record<string, string> = {}):
       if (!check()) reject(new Error(`npm start exited with ${code} before it was ready:\n${out}`))
     })
   })
-  return { child, output: () => out, ready, exited }
+  // Callers that expect a failed start await `exited` instead; keep that rejection from going unhandled.
+  ready.catch(() => {})
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig)
+    } catch {
+      // already gone
+    }
+  }
+  const stop = async (sig: NodeJS.Signals) => {
+    const pid = /pid (\d+)/.exec(out)?.[1]
+    signal(sig)
+    await exited
+    // npm may exit before the stack it started has finished shutting down.
+    if (pid) await waitFor(() => !isAlive(Number(pid)), 15_000)
+  }
+  return { child, signal, stop, output: () => out, ready, exited }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Free TCP port on loopback (closed again before returning). */

@@ -1,0 +1,153 @@
+// `npm start` as a user runs it: the status block within 60 s, psql and the Supabase CLI against the
+// database port, restarts after SIGINT and SIGTERM that keep data and do not re-apply migrations, --reset,
+// and start-up failures that say what went wrong (port in use, a failing migration).
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { ROOT } from '../stack/config.ts'
+import { listMigrations } from '../stack/migrate.ts'
+import { freePort, makeWorkdir, spawnNpmStart, tempDataDir, type ChildStack } from './helpers/stack.ts'
+
+const run = promisify(execFile)
+
+/** Stops the stack with `signal` and checks it shut down cleanly (it logs both lines only then). */
+async function stopWith(s: ChildStack, signal: NodeJS.Signals): Promise<void> {
+  await s.stop(signal)
+  assert.match(s.output(), new RegExp(`${signal}: stopping[\\s\\S]*\\[stack\\] stopped`))
+}
+
+async function sql<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query<T>(text, params)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+describe('npm start', () => {
+  const dataDir = tempDataDir()
+  after(() => rmSync(dataDir, { recursive: true, force: true }))
+  let apiPort: number
+  let dbPort: number
+  let dbUrl: string
+
+  it('prints the status block within 60 s on a fresh data directory', async () => {
+    apiPort = await freePort()
+    dbPort = await freePort()
+    const s = spawnNpmStart(['--data-dir', dataDir, '--api-port', String(apiPort), '--db-port', String(dbPort)])
+    const ready = await s.ready
+    try {
+      assert.ok(ready.ms < 60_000, `status block after ${ready.ms} ms`)
+      const out = s.output()
+      for (const label of ['API URL', 'DB URL', 'JWT secret', 'anon key', 'service_role key']) assert.match(out, new RegExp(`${label}: \\S+`))
+      assert.equal(ready.apiUrl, `http://127.0.0.1:${apiPort}`)
+      assert.equal(ready.dbUrl, `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`)
+      dbUrl = ready.dbUrl
+      assert.match(out, /anon key: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9\.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24i/)
+
+      // psql on the database port lists the extensions
+      const { stdout } = await run('psql', [`${dbUrl}?sslmode=disable`, '-At', '-c', 'select extname from pg_extension order by 1'])
+      const extensions = stdout.trim().split('\n')
+      for (const ext of ['vector', 'pgmq', 'pgtap']) assert.ok(extensions.includes(ext), `${ext} in ${extensions}`)
+
+      // the real Supabase CLI sees every migration as applied
+      const list = await run(join(ROOT, 'node_modules', '.bin', 'supabase'), ['migration', 'list', '--db-url', `${dbUrl}?sslmode=disable`], { cwd: ROOT })
+      for (const m of listMigrations(join(ROOT, 'supabase', 'migrations'))) {
+        assert.match(list.stdout, new RegExp(`\`${m.version}\`\\s*\\|\\s*\`${m.version}\``), `migration ${m.version} applied per the CLI`)
+      }
+
+      await sql(dbUrl, 'create table public.restart_probe (v text)')
+      await sql(dbUrl, `insert into public.restart_probe values ('before SIGINT')`)
+    } finally {
+      await stopWith(s, 'SIGINT')
+    }
+  })
+
+  for (const [signal, next] of [
+    ['SIGINT', 'SIGTERM'],
+    ['SIGTERM', 'SIGINT'],
+  ] as const) {
+    it(`restarts after ${signal} with all data and no migration applied again`, async () => {
+      const s = spawnNpmStart(['--data-dir', dataDir, '--api-port', String(apiPort), '--db-port', String(dbPort)])
+      await s.ready
+      try {
+        assert.doesNotMatch(s.output(), /applied migration/)
+        assert.doesNotMatch(s.output(), /initialising a new database/)
+        const rows = await sql<{ v: string }>(dbUrl, 'select v from public.restart_probe order by v')
+        assert.ok(rows.some((r) => r.v === `before ${signal}`), JSON.stringify(rows))
+        const versions = await sql<{ n: number }>(dbUrl, 'select count(*)::int as n from supabase_migrations.schema_migrations')
+        assert.equal(versions[0].n, listMigrations(join(ROOT, 'supabase', 'migrations')).length)
+        await sql(dbUrl, `insert into public.restart_probe values ('before ${next}')`)
+      } finally {
+        await stopWith(s, next)
+      }
+    })
+  }
+
+  it('--reset starts from an empty database', async () => {
+    const s = spawnNpmStart(['--data-dir', dataDir, '--api-port', String(apiPort), '--db-port', String(dbPort), '--reset'])
+    await s.ready
+    try {
+      assert.match(s.output(), /initialising a new database/)
+      const rows = await sql<{ t: string | null }>(dbUrl, `select to_regclass('public.restart_probe')::text as t`)
+      assert.equal(rows[0].t, null)
+    } finally {
+      await stopWith(s, 'SIGTERM')
+    }
+  })
+
+  it('refuses to start when a port is taken, naming the port', async () => {
+    const blocker = createServer()
+    const port = await freePort()
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r))
+    try {
+      const s = spawnNpmStart(['--data-dir', tempDataDir(), '--api-port', String(port), '--db-port', '0'])
+      const code = await s.exited
+      assert.notEqual(code, 0)
+      assert.match(s.output(), new RegExp(`port ${port} \\(API gateway\\) is already in use`))
+    } finally {
+      blocker.close()
+    }
+  })
+
+  it('a failing migration stops start-up naming the file and the error; earlier migrations stay applied', async () => {
+    const workdir = makeWorkdir({
+      migrations: {
+        '29990101000000_good.sql': 'create table public.good_one (id int);',
+        '29990101000001_bad.sql': 'create table public.half_done (id int);\nselect * from public.no_such_table;\n',
+      },
+    })
+    const dir = tempDataDir()
+    const s = spawnNpmStart(['--data-dir', dir, '--api-port', '0', '--db-port', '0', '--workdir', workdir])
+    const code = await s.exited
+    assert.equal(code, 1)
+    const out = s.output()
+    assert.match(out, /supabase\/migrations\/29990101000001_bad\.sql:2: relation "public\.no_such_table" does not exist \(SQLSTATE 42P01\)/)
+    assert.match(out, /last good migration/)
+
+    // Start again without the bad migration: the good one is recorded, nothing of the bad one exists.
+    rmSync(join(workdir, 'supabase', 'migrations', '29990101000001_bad.sql'))
+    const again = spawnNpmStart(['--data-dir', dir, '--api-port', '0', '--db-port', '0', '--workdir', workdir])
+    const ready = await again.ready
+    try {
+      assert.doesNotMatch(again.output(), /applied migration 29990101000000_good/)
+      const rows = await sql<{ good: string | null; half: string | null; recorded: number }>(
+        ready.dbUrl,
+        `select to_regclass('public.good_one')::text as good, to_regclass('public.half_done')::text as half,
+                (select count(*)::int from supabase_migrations.schema_migrations where version = '29990101000001') as recorded`,
+      )
+      assert.deepEqual(rows[0], { good: 'good_one', half: null, recorded: 0 })
+    } finally {
+      await stopWith(again, 'SIGTERM')
+      rmSync(dir, { recursive: true, force: true })
+      rmSync(workdir, { recursive: true, force: true })
+    }
+  })
+})
