@@ -103,6 +103,7 @@ class SessionArbiter {
     private db: Database,
     private sockets: Map<number, Socket>,
     private idleTxTimeoutMs: number,
+    private log: (line: string) => void,
   ) {}
 
   enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number> {
@@ -175,9 +176,10 @@ class SessionArbiter {
   private async abandon(handlerId: number): Promise<void> {
     if (this.owner !== handlerId) return
     try {
-      if (this.db.pg.isInTransaction()) await this.db.pg.runExclusive(() => this.db.pg.exec('rollback'))
+      // pg.exec takes PGlite's own mutexes; the session lock (held by this owner) keeps everyone else out.
+      if (this.db.pg.isInTransaction()) await this.db.pg.exec('rollback')
     } catch (err) {
-      console.error('[pg-server] rollback after disconnect failed:', err)
+      this.log(`database: rollback after a client left failed: ${(err as Error).message}`)
     }
     this.handOff()
   }
@@ -186,9 +188,9 @@ class SessionArbiter {
     if (this.idleTxTimeoutMs <= 0) return
     this.idleTimer = setTimeout(() => {
       const socket = this.sockets.get(handlerId)
-      console.warn(
-        `[pg-server] closing a client idle in transaction for ${this.idleTxTimeoutMs} ms; ` +
-          'the embedded database has one session, so an open transaction blocks everyone',
+      this.log(
+        `database: closing a client idle in transaction for ${this.idleTxTimeoutMs} ms ` +
+          '(the embedded database has one session, so an open transaction blocks everyone)',
       )
       void this.abandon(handlerId).then(() => {
         if (socket?.writable) socket.end(fatalMessage('25P03', 'terminating connection due to idle-in-transaction timeout'))
@@ -209,6 +211,7 @@ export interface PgServerOptions {
   /** A client that leaves a transaction open this long is disconnected (0 disables). */
   idleTxTimeoutMs?: number
   maxConnections?: number
+  log?: (line: string) => void
 }
 
 export class PgServer {
@@ -222,7 +225,7 @@ export class PgServer {
     db: Database,
     private opts: PgServerOptions,
   ) {
-    this.arbiter = new SessionArbiter(db, this.sockets, opts.idleTxTimeoutMs ?? 30_000)
+    this.arbiter = new SessionArbiter(db, this.sockets, opts.idleTxTimeoutMs ?? 30_000, opts.log ?? ((l) => console.warn(l)))
   }
 
   async start(): Promise<void> {

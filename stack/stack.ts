@@ -121,7 +121,7 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
       return { config, db, apiUrl: '', dbUrl: '', applied, fresh, stop: stopAll }
     }
 
-    const pgServer = new PgServer(db, { host: config.host, port: config.dbPort, idleTxTimeoutMs: config.idleTxTimeoutMs })
+    const pgServer = new PgServer(db, { host: config.host, port: config.dbPort, idleTxTimeoutMs: config.idleTxTimeoutMs, log })
     await pgServer.start()
     cleanups.push(() => pgServer.stop())
     const live = { ...config, dbPort: pgServer.port }
