@@ -17,6 +17,9 @@ export function statusForSqlState(code: string, message: string, anonymous: bool
   if (code === '42P17') return 500
   if (code === '42501') return anonymous ? 401 : 403
   if (code === 'P0001') return 400
+  // PostgREST itself sends no_data_found (P0002) as 500; this project's issue 5 asks for 404, because its
+  // functions raise P0002 for an unknown or other tenant's id and clients treat that as "not found".
+  if (code === 'P0002') return 404
   if (code === '53400') return 500
   if (code === '57P01') return 503
   // RAISE ... USING ERRCODE = 'PT404' chooses the status itself.
