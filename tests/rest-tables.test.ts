@@ -6,15 +6,6 @@ import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { ANON_KEY, anonClient, createUser, serviceClient, startTestStack, type TestStack, type TestUser } from './helpers/stack.ts'
 
-interface Doc {
-  id: number
-  owner_id: string
-  title: string
-  rank: number | null
-  tags: string[]
-  meta: Record<string, unknown> | null
-}
-
 describe('tables over /rest/v1/<table>', () => {
   let stack: TestStack
   let alice: TestUser
