@@ -23,7 +23,9 @@ const SCHEMA = `
   alter table public.threads enable row level security;
   alter table public.messages enable row level security;
   create policy "owners use threads" on public.threads for all to authenticated using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));
-  create policy "owners read messages" on public.messages for select to authenticated using (owner_id = (select auth.uid()));
+  -- Messages are visible to the owner of their thread (a policy with a subquery, as in the memory schema).
+  create policy "thread owners read messages" on public.messages for select to authenticated
+    using (exists (select 1 from public.threads t where t.id = messages.thread_id and t.owner_id = (select auth.uid())));
   create policy "owners add messages" on public.messages for insert to authenticated with check (owner_id = (select auth.uid()));
   create policy "owners edit messages" on public.messages for update to authenticated using (owner_id = (select auth.uid()));
   create policy "owners remove messages" on public.messages for delete to authenticated using (owner_id = (select auth.uid()));
@@ -144,6 +146,33 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
     })
     assert.match(String(err?.message), /InvalidJWTToken: Token has expired/)
     await client.removeAllChannels()
+  })
+
+  it('closes a channel whose token expires, with a system message', async () => {
+    const shortLived = await signToken({ sub: alice.id }, { expiresIn: Math.floor(Date.now() / 1000) + 2 })
+    const client = userClient(stack, shortLived)
+    await client.realtime.setAuth(shortLived)
+    const events: string[] = []
+    const system = await new Promise<Record<string, unknown>>((resolve) => {
+      client
+        .channel('short-lived')
+        .on('system', {}, (p: Record<string, unknown>) => p.extension === 'system' && resolve(p))
+        .subscribe((status) => events.push(status))
+    })
+    assert.equal(system.status, 'error')
+    assert.match(String(system.message), /Token has expired/)
+    await waitFor(() => events.includes('CLOSED'), 5000)
+    await client.removeAllChannels()
+  })
+
+  it('refuses a websocket whose apikey is not a valid key', async () => {
+    const ws = new WebSocket(`${stack.apiUrl.replace('http', 'ws')}/realtime/v1/websocket?apikey=not-a-key&vsn=2.0.0`)
+    const status = await new Promise<number>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      ws.on('open', () => resolve(101))
+      ws.on('error', () => {})
+    })
+    assert.equal(status, 401)
   })
 
   it('reports a subscription to an unknown column as a system error', async () => {

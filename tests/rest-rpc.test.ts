@@ -35,6 +35,8 @@ describe('RPC over /rest/v1/rpc', () => {
       create function public.first_note() returns public.notes language sql stable as $$ select * from public.notes order by id limit 1 $$;
       create function public.add_note(title text, tags text[] default '{}') returns public.notes language sql
         as $$ insert into public.notes (title, tags) values (title, tags) returning * $$;
+      create function public.add_notes(titles text[]) returns setof public.notes language sql
+        as $$ insert into public.notes (title) select unnest(titles) returning * $$;
       create function public.forget() returns void language sql as $$ delete from public.notes where false $$;
       create function public.write_on_get() returns int language sql as $$ insert into public.notes (title) values ('x') returning 1 $$;
       create function public.whole_body(jsonb) returns jsonb language sql immutable as $$ select $1 $$;
@@ -138,13 +140,13 @@ describe('RPC over /rest/v1/rpc', () => {
   })
 
   it('rolls back a singular call whose function wrote other than one row', async () => {
-    const res = await fetch(`${stack.apiUrl}/rest/v1/rpc/add_note`, {
-      method: 'POST',
-      headers: { apikey: ANON_KEY, authorization: `Bearer ${alice.token}`, 'content-type': 'application/json', accept: 'application/vnd.pgrst.object+json' },
-      body: JSON.stringify({ title: 'single' }),
-    })
-    assert.equal(res.status, 200, 'a composite (not set) result is one object, so the call stands')
-    assert.equal((await res.json()).title, 'single')
+    const two = await alice.client.rpc('add_notes', { titles: ['s1', 's2'] }).single()
+    assert.equal(two.status, 406)
+    assert.equal(two.error?.code, 'PGRST116')
+    const titles = ((await alice.client.rpc('list_notes')).data as { title: string }[]).map((n) => n.title)
+    assert.ok(!titles.includes('s1') && !titles.includes('s2'), 'neither row was kept')
+    const one = await alice.client.rpc('add_notes', { titles: ['s3'] }).single()
+    assert.equal((one.data as { title: string }).title, 's3')
   })
 
   it('sets role, search_path and request.method/path/headers for the transaction', async () => {
@@ -223,7 +225,7 @@ describe('RPC over /rest/v1/rpc', () => {
       const res = await raw('rpc/add_note', { method: 'POST', body: '{"title": "half', headers: { authorization: `Bearer ${alice.token}` } })
       assert.equal(res.status, 400)
       assert.equal((await res.json()).code, 'PGRST102')
-      assert.equal((await alice.client.rpc('list_notes')).data!.length, 3)
+      assert.equal((await alice.client.rpc('list_notes')).data!.length, 3, 'a1, a2 and s3 only')
     })
 
     it('a body that is not an object of arguments is 400 PGRST102', async () => {

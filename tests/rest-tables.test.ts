@@ -118,6 +118,19 @@ describe('tables over /rest/v1/<table>', () => {
     assert.equal((await alice.client.from('docs').select('id').eq('id', 6)).data!.length, 1)
   })
 
+  it('fills keys a row lacks with NULL, or with the column default when asked (defaultToNull: false)', async () => {
+    const rows = [{ id: 20, title: 'tagged', tags: ['t'] }, { id: 21, title: 'untagged', rank: 1 }]
+    const nulls = await alice.client.from('docs').insert(rows).select('id,tags,rank').order('id')
+    assert.equal(nulls.status, 400, 'tags is NOT NULL, so the missing key fails the whole insert')
+    assert.equal(nulls.error?.code, '23502')
+    const defaults = await alice.client.from('docs').insert(rows, { defaultToNull: false }).select('id,tags,rank,owner_id').order('id')
+    assert.equal(defaults.error, null)
+    assert.deepEqual(defaults.data, [
+      { id: 20, tags: ['t'], rank: null, owner_id: alice.id },
+      { id: 21, tags: [], rank: 1, owner_id: alice.id },
+    ])
+  })
+
   it('bulk inserts are all or nothing', async () => {
     const r = await alice.client.from('docs').insert([{ id: 7, title: 'ok' }, { id: 1, title: 'duplicate id' }])
     assert.equal(r.status, 409)

@@ -30,6 +30,8 @@ export interface Column {
   type: string
   /** pg_type.typname, as realtime payloads name column types (int4, text, _text, …). */
   udt: string
+  /** The column default as SQL (pg_get_expr), for Prefer: missing=default. */
+  default: string | null
 }
 
 export interface Relation {
@@ -66,8 +68,10 @@ select json_build_object(
   ) f),
   'relations', (select coalesce(json_agg(r), '[]') from (
     select n.nspname as schema, c.relname as name, c.relkind as kind,
-           coalesce((select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'udt', ty.typname) order by a.attnum)
+           coalesce((select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'udt', ty.typname,
+                                                        'default', pg_get_expr(d.adbin, d.adrelid)) order by a.attnum)
                        from pg_attribute a join pg_type ty on ty.oid = a.atttypid
+                       left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
                       where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns,
            coalesce((select json_agg(a.attname order by array_position(i.indkey::int2[], a.attnum))
                        from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey::int2[])

@@ -4,7 +4,7 @@
 // converts every value), each request is one transaction as the caller's role, so RLS applies exactly as it
 // does to RPC, and a singular (vnd.pgrst.object+json) mutation that touches other than one row is rolled back.
 import type { ServerResponse } from 'node:http'
-import { quoteIdent } from '../../db.ts'
+import { quoteIdent, quoteLiteral } from '../../db.ts'
 import { ApiError } from '../http.ts'
 import type { GatewayContext } from '../server.ts'
 import { columnNotFound, invalidBody, invalidRange, maxAffectedViolation, notImplemented, singularityError, tableNotFound, unsupportedMethod } from './errors.ts'
@@ -175,8 +175,19 @@ async function insert(ctx: GatewayContext, r: RestRequest, res: ServerResponse, 
         : ` on conflict (${keys.map(quoteIdent).join(', ')}) do update set ${updates.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ')}`
     r.prefer.applied.push(`resolution=${r.prefer.resolution}`)
   }
+  // Prefer: missing=default (supabase-js `defaultToNull: false`): a key a row lacks takes the column default,
+  // not NULL. As PostgREST does, each row is merged over an object of the defaults before it is read.
+  let rowsJson = `${json}::json`
+  let populate = 'json_populate_recordset'
+  const defaults = r.prefer.missing === 'default' ? rel.columns.filter((c) => cols.includes(c.name) && c.default !== null) : []
+  if (r.prefer.missing === 'default') r.prefer.applied.push('missing=default')
+  if (defaults.length) {
+    const merged = `jsonb_build_object(${defaults.map((c) => `${quoteLiteral(c.name)}, ${c.default}`).join(', ')}) || _pgrst_e`
+    rowsJson = `(select coalesce(jsonb_agg(${merged}), '[]') from jsonb_array_elements(${json}::jsonb) _pgrst_e)`
+    populate = 'jsonb_populate_recordset'
+  }
   const statement = (returning: string) =>
-    `insert into ${table}${cols.length ? ` (${list})` : ''} select ${list} from json_populate_recordset(null::${table}, ${json}::json) _${conflict}${returning}`
+    `insert into ${table}${cols.length ? ` (${list})` : ''} select ${list} from ${populate}(null::${table}, ${rowsJson}) _${conflict}${returning}`
   const { out, guc } = await mutate(ctx, r, rel, q, statement, params)
   respond(r, res, 201, out, guc, `*/${out.total ?? '*'}`)
 }
