@@ -206,6 +206,21 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
     await b.removeChannel(listener)
   })
 
+  it('relays HTTP broadcasts (send() before joining, httpSend) to the channel', async () => {
+    const received: unknown[] = []
+    const listener = await new Promise<RealtimeChannel>((resolve) => {
+      const ch = b.channel('room-http')
+      ch.on('broadcast', { event: 'ping' }, (m: { payload: unknown }) => received.push(m.payload))
+      ch.subscribe((s) => s === 'SUBSCRIBED' && resolve(ch))
+    })
+    const sender = a.channel('room-http')
+    assert.deepEqual(await sender.httpSend('ping', { n: 1 }), { success: true })
+    await waitFor(() => received.length >= 1, 5000)
+    assert.deepEqual(received, [{ n: 1 }])
+    await a.removeChannel(sender)
+    await b.removeChannel(listener)
+  })
+
   it('tracks presence across clients', async () => {
     const join = (client: SupabaseClient, key: string) =>
       new Promise<RealtimeChannel>((resolve) => {

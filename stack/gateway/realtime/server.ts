@@ -2,10 +2,11 @@
 // postgres_changes (captured by triggers, see stack/bootstrap/50-realtime.sql and changes.ts, delivered
 // only to subscribers whose RLS lets them see the row), broadcast between the clients of a channel, and
 // presence. The `ws` package serves the sockets; connection.ts speaks the Phoenix channel protocol.
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import { quoteIdent } from '../../db.ts'
+import { ApiError, readBody } from '../http.ts'
 import type { GatewayContext } from '../server.ts'
 import { ChangeFeed } from './changes.ts'
 import { Connection } from './connection.ts'
@@ -82,6 +83,43 @@ export class Realtime {
         }),
       () => refuse('401 Unauthorized', 'Invalid API key'),
     )
+  }
+
+  /**
+   * Realtime's HTTP broadcast (POST /realtime/v1/api/broadcast with `{messages: [{topic, event, payload}]}`,
+   * and POST /realtime/v1/api/broadcast/<topic>/events/<event> with the payload as body): what realtime-js's
+   * send() falls back to before a channel is joined, and httpSend(). Public channels only; 202 when relayed.
+   */
+  async handleHttpBroadcast(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'POST') throw new ApiError(405, 'MethodNotAllowed', 'broadcast takes POST')
+    await this.ctx.auth.authenticate(req, url)
+    const body = await readBody(req, this.ctx.config.api.maxBodyBytes)
+    let parsed: unknown
+    try {
+      parsed = body.length ? JSON.parse(body.toString('utf8')) : null
+    } catch (err) {
+      throw new ApiError(400, 'InvalidJSON', `the body is not JSON: ${(err as Error).message}`)
+    }
+    const one = /^\/realtime\/v1\/api\/broadcast\/([^/]+)\/events\/([^/]+)$/.exec(url.pathname)
+    let messages: { topic?: unknown; event?: unknown; payload?: unknown; private?: unknown }[]
+    if (one) messages = [{ topic: decodeURIComponent(one[1]), event: decodeURIComponent(one[2]), payload: parsed }]
+    else if (url.pathname === '/realtime/v1/api/broadcast' && Array.isArray((parsed as { messages?: unknown })?.messages)) {
+      messages = (parsed as { messages: typeof messages }).messages
+    } else throw new ApiError(400, 'InvalidBroadcast', 'send {"messages": [{"topic", "event", "payload"}]}')
+    for (const m of messages) {
+      if (typeof m.topic !== 'string' || !m.topic || typeof m.event !== 'string' || !m.event) {
+        throw new ApiError(400, 'InvalidBroadcast', 'every message needs a "topic" and an "event" string')
+      }
+      if (m.private === true) throw new ApiError(403, 'PrivateChannelsUnavailable', 'private channels are not available on the local stack')
+    }
+    for (const m of messages) {
+      const topic = `realtime:${m.topic as string}`
+      for (const [, conn] of this.topics.get(topic) ?? []) {
+        conn.send({ join_ref: null, ref: null, topic, event: 'broadcast', payload: { type: 'broadcast', event: m.event, payload: m.payload ?? {} } })
+      }
+    }
+    res.writeHead(202, { 'content-length': '0' })
+    res.end()
   }
 
   nextSubscriptionId(): number {
