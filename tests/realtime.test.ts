@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js'
+import pg from 'pg'
 import WebSocket from 'ws'
 import { loadConfig } from '../stack/config.ts'
 import { startStack, type Stack } from '../stack/stack.ts'
@@ -58,6 +59,7 @@ function listen(client: SupabaseClient, name: string, filter: Record<string, str
   })
 }
 
+const { Client } = pg
 const settle = () => new Promise((r) => setTimeout(r, 400))
 
 describe('Realtime postgres_changes, broadcast and presence', () => {
@@ -118,6 +120,21 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
     assert.equal(theirs.length, 0, "bob learns nothing of alice's insert, update or delete")
     await a.removeChannel(ca)
     await b.removeChannel(cb)
+  })
+
+  it('delivers changes written over the Postgres socket (psql, drivers) too', async () => {
+    const seen: Change[] = []
+    const channel = await listen(a, 'from-psql', { event: 'INSERT', schema: 'public', table: 'messages', filter: 'thread_id=in.(2,5)' }, seen)
+    const pg = new Client({ connectionString: stack.dbUrl })
+    await pg.connect()
+    try {
+      await pg.query(`insert into public.messages (thread_id, owner_id, body) values (2, $1, 'via psql')`, [alice.id])
+    } finally {
+      await pg.end()
+    }
+    await waitFor(() => seen.length >= 1, 5000)
+    assert.equal(seen[0].new.body, 'via psql')
+    await a.removeChannel(channel)
   })
 
   it('an access_token update changes whose rows a channel receives', async () => {
