@@ -60,6 +60,14 @@ describe('RPC over /rest/v1/rpc', () => {
           when 'forbidden' then insert into public.notes (title, owner_id) values ('not mine', '00000000-0000-0000-0000-000000000000');
         end case;
       end $$;
+      create function public.created(title text) returns public.notes language plpgsql as $$
+      declare n public.notes;
+      begin
+        insert into public.notes (title) values (title) returning * into n;
+        perform set_config('response.status', '201', true);
+        perform set_config('response.headers', json_build_array(json_build_object('location', '/notes?id=eq.' || n.id))::text, true);
+        return n;
+      end $$;
       create function public.private_thing() returns int language sql as $$ select 1 $$;
       revoke execute on function public.private_thing() from anon, authenticated, public;`)
     alice = await createUser(stack, 'alice')
@@ -158,6 +166,13 @@ describe('RPC over /rest/v1/rpc', () => {
     }
   })
 
+  it('lets a function set the response status and headers (response.status / response.headers)', async () => {
+    const res = await raw('rpc/created', { method: 'POST', body: '{"title":"located"}', headers: { authorization: `Bearer ${alice.token}` } })
+    assert.equal(res.status, 201)
+    const body = await res.json()
+    assert.equal(res.headers.get('location'), `/notes?id=eq.${body.id}`)
+  })
+
   it('uses Content-Profile to pick an exposed schema and refuses others with 406 PGRST106', async () => {
     const res = await raw('rpc/add', { method: 'POST', body: '{"a":1}', headers: { 'content-profile': 'auth' } })
     assert.equal(res.status, 406)
@@ -225,7 +240,7 @@ describe('RPC over /rest/v1/rpc', () => {
       const res = await raw('rpc/add_note', { method: 'POST', body: '{"title": "half', headers: { authorization: `Bearer ${alice.token}` } })
       assert.equal(res.status, 400)
       assert.equal((await res.json()).code, 'PGRST102')
-      assert.equal((await alice.client.rpc('list_notes')).data!.length, 3, 'a1, a2 and s3 only')
+      assert.equal((await alice.client.rpc('list_notes')).data!.length, 4, 'a1, a2, s3 and located only')
     })
 
     it('a body that is not an object of arguments is 400 PGRST102', async () => {

@@ -12,7 +12,7 @@ import { parseQuery, type QueryParams } from './query-params.ts'
 import { contentRange, readJson, send, type RestRequest } from './request.ts'
 import { schemaCacheFor, type Routine } from './schema-cache.ts'
 import { limitSql, orderSql, Params, resultSql, selectSql, whereSql } from './sql.ts'
-import { runRequestTx } from './transaction.ts'
+import { GUC_COLUMNS, runRequestTx, type GucRow } from './transaction.ts'
 
 const JSON_TYPES = new Set(['json', 'jsonb'])
 
@@ -108,9 +108,11 @@ export async function callRpc(ctx: GatewayContext, r: RestRequest, res: ServerRe
 
   const { result, headers: gucHeaders, status: gucStatus } = await runRequestTx(ctx, r, readOnly, async (q) => {
     if (fn.returns === 'void' || (!fn.returnsSet && fn.returns === 'scalar')) {
-      const sql = fn.returns === 'void' ? `select ${call} as v${from}` : `select to_json(${call})::text as body${from}`
-      const rows = (await q.query<{ body?: string | null }>(sql, params.values)).rows
-      return { body: fn.returns === 'void' ? null : (rows[0]?.body ?? 'null'), page: null as number | null, total: null as number | null }
+      // The call comes first in the target list, so the GUC columns see what the function set.
+      const value = fn.returns === 'void' ? `${call} as v` : `to_json(${call})::text as body`
+      const rows = (await q.query<{ body?: string | null } & GucRow>(`select ${value}, ${GUC_COLUMNS}${from}`, params.values)).rows
+      const result = { body: fn.returns === 'void' ? null : (rows[0]?.body ?? 'null'), page: null as number | null, total: null as number | null }
+      return { result, guc: rows[0] }
     }
     // Set-returning or composite: select, filter, order and page the rows the function returns.
     const alias = quoteIdent(fn.name)
@@ -131,10 +133,10 @@ export async function callRpc(ctx: GatewayContext, r: RestRequest, res: ServerRe
       stripNulls: r.stripNulls,
     })
     if (scalarSet) sql = sql.replace(/json_agg\(_pgrst_t\)/g, 'json_agg(_pgrst_t._pgrst_v)')
-    const row = (await q.query<{ total: number | null; page: number; body: string }>(sql, params.values)).rows[0]
+    const row = (await q.query<{ total: number | null; page: number; body: string } & GucRow>(sql, params.values)).rows[0]
     const page = Number(row.page)
     if (fn.returnsSet && r.singular && page !== 1) throw singularityError(page)
-    return { body: row.body, page, total: row.total === null ? null : Number(row.total) }
+    return { result: { body: row.body, page, total: row.total === null ? null : Number(row.total) }, guc: row }
   })
 
   const headers: Record<string, string> = { ...gucHeaders }

@@ -2,6 +2,7 @@
 // every value is a bind parameter sent as text, so Postgres infers its type from the column it is compared
 // with — the same coercion PostgREST gets from its unknown-typed literals.
 import { quoteIdent, quoteLiteral } from '../../db.ts'
+import { GUC_COLUMNS } from './transaction.ts'
 import { fieldKey, type Condition, type Field, type Filter, type OrderTerm, type SelectItem } from './query-params.ts'
 
 /** Collects bind parameters; `$n` placeholders refer to them. */
@@ -113,5 +114,5 @@ export function resultSql(opts: {
       ? `coalesce((select ${agg} from (select ${opts.select} from _pgrst_src) _pgrst_t) -> 0, 'null')::text`
       : `coalesce((select ${agg} from (select ${opts.select} from _pgrst_src) _pgrst_t), '[]')::text`
   return `with ${opts.ctes ? opts.ctes + ', ' : ''}_pgrst_src as (${opts.source})
-select ${opts.total ?? 'null::bigint'} as total, (select count(*) from _pgrst_src) as page, ${body} as body`
+select ${opts.total ?? 'null::bigint'} as total, (select count(*) from _pgrst_src) as page, ${body} as body, ${GUC_COLUMNS}`
 }

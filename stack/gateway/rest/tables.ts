@@ -12,7 +12,7 @@ import { parseQuery, type QueryParams } from './query-params.ts'
 import { contentRange, readJson, send, type RestRequest } from './request.ts'
 import { schemaCacheFor, type Relation } from './schema-cache.ts'
 import { limitSql, orderSql, Params, resultSql, selectSql, whereSql } from './sql.ts'
-import { runRequestTx, type TxQuery } from './transaction.ts'
+import { runRequestTx, type GucRow, type TxQuery } from './transaction.ts'
 
 interface Outcome {
   body: string | null
@@ -86,9 +86,10 @@ async function read(ctx: GatewayContext, r: RestRequest, res: ServerResponse, re
   respond(r, res, status, result, guc, contentRange(offset, result.page, result.total))
 }
 
-async function outcome(tx: TxQuery, sql: string, params: Params): Promise<Outcome> {
-  const row = (await tx.query<{ total: number | null; page: number; body: string | null }>(sql, params.values)).rows[0]
-  return { body: row.body, page: Number(row.page), total: row.total === null ? null : Number(row.total) }
+/** Runs a resultSql query: the outcome, and the GUC columns it selected. */
+async function outcome(tx: TxQuery, sql: string, params: Params): Promise<{ result: Outcome; guc: GucRow }> {
+  const row = (await tx.query<{ total: number | null; page: number; body: string | null } & GucRow>(sql, params.values)).rows[0]
+  return { result: { body: row.body, page: Number(row.page), total: row.total === null ? null : Number(row.total) }, guc: row }
 }
 
 /** Checks a mutation's row count against vnd.pgrst.object+json and max-affected; throwing rolls it back. */
@@ -124,13 +125,13 @@ async function mutate(
         stripNulls: r.stripNulls,
       })
       const out = await outcome(tx, sql, params)
-      checkAffected(r, out.page)
+      checkAffected(r, out.result.page)
       return out
     }
     const done = await tx.query(statement(''), params.values)
     const rows = done.affectedRows ?? 0
     checkAffected(r, rows)
-    return { body: null, page: rows, total: r.prefer.count ? rows : null }
+    return { result: { body: null, page: rows, total: r.prefer.count ? rows : null } }
   })
   return { out: result, guc, representation }
 }
