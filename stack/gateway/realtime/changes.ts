@@ -100,13 +100,15 @@ export class ChangeFeed {
       this.again = true
       return
     }
-    this.running = this.drain().finally(() => {
-      this.running = null
-      if (this.again && !this.stopped) {
-        this.again = false
-        this.wake()
-      }
-    })
+    this.running = this.drain()
+      .catch((err) => this.log(`realtime: reading captured changes failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.running = null
+        if (this.again && !this.stopped) {
+          this.again = false
+          this.wake()
+        }
+      })
   }
 
   /** Resolves once everything captured so far has been processed (tests, shutdown). */

@@ -69,7 +69,15 @@ export class Connection {
       else this.reply(m, 'error', { reason: `unknown event "${m.event}" on topic phoenix` })
       return
     }
-    if (m.event === 'phx_join') return this.join(m)
+    if (m.event === 'phx_join') {
+      try {
+        return await this.join(m)
+      } catch (err) {
+        this.server.log(`realtime: join ${m.topic} failed: ${(err as Error).stack ?? err}`)
+        this.reply(m, 'error', { reason: `UnknownErrorOnChannel: ${(err as Error).message}` })
+        return
+      }
+    }
     const join = this.joins.get(m.topic)
     if (!join) {
       this.reply(m, 'error', { reason: 'unmatched topic' })

@@ -183,9 +183,9 @@ export function schemaCacheFor(db: Database, schemas: string[]): SchemaCache {
     const created = new SchemaCache(db, schemas)
     cache = created
     caches.set(db, created)
-    void db.listen('pgrst', (payload) => {
+    db.listen('pgrst', (payload) => {
       if (payload === '' || payload === 'reload schema') created.invalidate()
-    })
+    }).catch(() => created.invalidate())
   }
   return cache
 }
