@@ -57,6 +57,8 @@ describe('RPC over /rest/v1/rpc', () => {
           when 'not_null' then insert into public.notes (title) values (null);
           when 'bad_input' then perform 'not a number'::int;
           when 'payment' then raise exception 'pay first' using errcode = 'PT402';
+          when 'undefined_function' then perform public.no_such_function();
+          when 'undefined_table' then perform * from public.no_such_table;
           when 'forbidden' then insert into public.notes (title, owner_id) values ('not mine', '00000000-0000-0000-0000-000000000000');
         end case;
       end $$;
@@ -212,6 +214,8 @@ describe('RPC over /rest/v1/rpc', () => {
       ['not_null', 400, '23502'],
       ['bad_input', 400, '22P02'],
       ['payment', 402, 'PT402'],
+      ['undefined_function', 404, '42883'],
+      ['undefined_table', 404, '42P01'],
     ]
     for (const [kind, status, code] of cases) {
       it(`${code} → ${status}`, async () => {
