@@ -1,4 +1,5 @@
 // The benchmarks `npm run bench` runs, in order.
+import { apiConcurrency } from './api-concurrency.ts'
 import type { Bench } from './lib.ts'
 
-export const BENCHES: Bench[] = []
+export const BENCHES: Bench[] = [apiConcurrency]
