@@ -22,8 +22,8 @@ create table public.memory_threads (
   summary_token_count integer
     constraint memory_threads_summary_token_count_non_negative check (summary_token_count is null or summary_token_count >= 0),
   expires_at timestamptz,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp()
 );
 
 comment on table public.memory_threads is
@@ -54,7 +54,7 @@ security invoker
 as $$
 begin
   if tg_op = 'UPDATE' then
-    new.updated_at := now();
+    new.updated_at := clock_timestamp();
   end if;
   if new.summary_through is not null and (tg_op = 'INSERT' or new.summary_through is distinct from old.summary_through) then
     perform private.decode_cursor(new.summary_through, 'm', 'summary_through');

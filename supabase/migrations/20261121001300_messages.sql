@@ -129,7 +129,7 @@ security invoker
 as $$
 begin
   update public.memory_threads t
-     set updated_at = now()
+     set updated_at = clock_timestamp()
    where t.id in (select distinct n.thread_id from new_messages n);
   return null;
 end

@@ -13,8 +13,8 @@ create table public.agent_states (
     constraint agent_states_state_is_object check (jsonb_typeof(state) = 'object'),
   version integer not null default 1
     constraint agent_states_version_positive check (version >= 1),
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   primary key (thread_id, agent_id)
 );
 
@@ -42,7 +42,7 @@ begin
     end if;
     new.owner_id := thread_owner;
     new.version := 1;
-    new.created_at := now();
+    new.created_at := clock_timestamp();
   else
     if new.thread_id <> old.thread_id or new.agent_id <> old.agent_id or new.owner_id <> old.owner_id then
       raise exception 'an agent state''s thread_id, agent_id and owner_id cannot be changed' using errcode = '22023';
@@ -50,7 +50,7 @@ begin
     new.version := old.version + 1;
     new.created_at := old.created_at;
   end if;
-  new.updated_at := now();
+  new.updated_at := clock_timestamp();
   max_bytes := (private.setting('agent_states', 'max_state_bytes', '1048576') #>> '{}')::bigint;
   if octet_length(new.state::text) > max_bytes then
     raise exception 'state is % bytes of JSON; the maximum is % bytes', octet_length(new.state::text), max_bytes
