@@ -33,7 +33,8 @@ select ok((select updated_at > created_at from memory_threads where id = current
 -- estimator
 select is(private.estimate_tokens(''), 0, 'the estimate of empty content is 0');
 select is(private.estimate_tokens('hello world'), 3, 'two short words and no punctuation: max(2 runs, 10 letters / 4) = 3');
-select is(private.estimate_tokens('2026-11-21'), 6, 'a date: 8 digits / 2 + 2 dashes = 6');
+select is(private.estimate_tokens('2026-11-21'), 6, 'a date: three 2-digit groups, a 2-digit group and 2 dashes = 6');
+select is(private.estimate_tokens('记忆层'), 4, 'CJK text counts 0.6 per extra UTF-8 byte: 3 characters × 2 extra bytes → 4');
 
 -- bad input to save_message: nothing is written
 select set_config('test.count', (select count(*)::text from messages where thread_id = current_setting('test.t')::uuid), true);
@@ -195,6 +196,12 @@ select throws_ok(format($$ select load_messages(%L, 1001) $$, current_setting('t
   'limit must be between 1 and 1000 (got 1001)', 'limit 1001 is refused');
 select throws_ok(format($$ select load_messages(%L, 10, 'bm90IGEgY3Vyc29y') $$, current_setting('test.b')), '22023',
   'cursor is not a valid message cursor', 'a base64 string that is no cursor is refused');
+select throws_ok(format($$ select load_messages(%L, 10, %L) $$, current_setting('test.b'),
+    rtrim(translate(encode(convert_to('m,12345678901234567,' || gen_random_uuid(), 'UTF8'), 'base64'), E'+/\n', '-_'), '=')),
+  '22023', 'cursor is not a valid message cursor', 'a cursor whose time is out of range is refused');
+select throws_ok(format($$ select load_messages(%L, 10, %L) $$, current_setting('test.b'),
+    rtrim(translate(encode('\xff6d2c31323334'::bytea || convert_to(',' || gen_random_uuid(), 'UTF8'), 'base64'), E'+/\n', '-_'), '=')),
+  '22023', 'cursor is not a valid message cursor', 'a cursor that decodes to non-text bytes is refused');
 select throws_ok(format($$ select load_messages(%L, 10, (select next_cursor from list_threads())) $$, current_setting('test.b')), '22023',
   'cursor is not a valid message cursor', 'a thread cursor is not accepted as a message cursor');
 select throws_ok(format($$ select load_messages(%L, 10, null, 'sideways') $$, current_setting('test.b')), '22023',
