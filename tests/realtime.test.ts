@@ -14,23 +14,23 @@ import { startStack, type Stack } from '../stack/stack.ts'
 import { ANON_KEY, anonClient, createUser, freePort, signToken, startTestStack, tempDataDir, userClient, waitFor, type TestStack, type TestUser } from './helpers/stack.ts'
 
 const SCHEMA = `
-  create table public.threads (id int primary key, owner_id uuid not null default auth.uid());
-  create table public.messages (
+  create table public.rt_threads (id int primary key, owner_id uuid not null default auth.uid());
+  create table public.rt_notes (
     id int generated always as identity primary key,
-    thread_id int not null references public.threads (id),
+    thread_id int not null references public.rt_threads (id),
     owner_id uuid not null default auth.uid(),
     body text not null
   );
-  alter table public.threads enable row level security;
-  alter table public.messages enable row level security;
-  create policy "owners use threads" on public.threads for all to authenticated using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));
+  alter table public.rt_threads enable row level security;
+  alter table public.rt_notes enable row level security;
+  create policy "owners use threads" on public.rt_threads for all to authenticated using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));
   -- Messages are visible to the owner of their thread (a policy with a subquery, as in the memory schema).
-  create policy "thread owners read messages" on public.messages for select to authenticated
-    using (exists (select 1 from public.threads t where t.id = messages.thread_id and t.owner_id = (select auth.uid())));
-  create policy "owners add messages" on public.messages for insert to authenticated with check (owner_id = (select auth.uid()));
-  create policy "owners edit messages" on public.messages for update to authenticated using (owner_id = (select auth.uid()));
-  create policy "owners remove messages" on public.messages for delete to authenticated using (owner_id = (select auth.uid()));
-  alter publication supabase_realtime add table public.messages;`
+  create policy "thread owners read messages" on public.rt_notes for select to authenticated
+    using (exists (select 1 from public.rt_threads t where t.id = rt_notes.thread_id and t.owner_id = (select auth.uid())));
+  create policy "owners add messages" on public.rt_notes for insert to authenticated with check (owner_id = (select auth.uid()));
+  create policy "owners edit messages" on public.rt_notes for update to authenticated using (owner_id = (select auth.uid()));
+  create policy "owners remove messages" on public.rt_notes for delete to authenticated using (owner_id = (select auth.uid()));
+  alter publication supabase_realtime add table public.rt_notes;`
 
 interface Change {
   eventType: string
@@ -76,8 +76,8 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
     bob = await createUser(stack, 'bob')
     a = await realtimeAs(stack, alice.token)
     b = await realtimeAs(stack, bob.token)
-    assert.equal((await a.from('threads').insert([{ id: 1 }, { id: 2 }])).error, null)
-    assert.equal((await b.from('threads').insert({ id: 3 })).error, null)
+    assert.equal((await a.from('rt_threads').insert([{ id: 1 }, { id: 2 }])).error, null)
+    assert.equal((await b.from('rt_threads').insert({ id: 3 })).error, null)
   })
   after(async () => {
     await a?.removeAllChannels()
@@ -88,11 +88,11 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
   it("a user subscribed to their thread's messages receives the insert; another user without a filter receives none of their rows", async () => {
     const mine: Change[] = []
     const theirs: Change[] = []
-    const ca = await listen(a, 'thread-1', { event: 'INSERT', schema: 'public', table: 'messages', filter: 'thread_id=eq.1' }, mine)
-    const cb = await listen(b, 'all-messages', { event: '*', schema: 'public', table: 'messages' }, theirs)
-    assert.equal((await a.from('messages').insert({ thread_id: 1, body: 'hello' })).error, null)
-    assert.equal((await a.from('messages').insert({ thread_id: 2, body: 'other thread' })).error, null)
-    assert.equal((await b.from('messages').insert({ thread_id: 3, body: "bob's own" })).error, null)
+    const ca = await listen(a, 'thread-1', { event: 'INSERT', schema: 'public', table: 'rt_notes', filter: 'thread_id=eq.1' }, mine)
+    const cb = await listen(b, 'all-messages', { event: '*', schema: 'public', table: 'rt_notes' }, theirs)
+    assert.equal((await a.from('rt_notes').insert({ thread_id: 1, body: 'hello' })).error, null)
+    assert.equal((await a.from('rt_notes').insert({ thread_id: 2, body: 'other thread' })).error, null)
+    assert.equal((await b.from('rt_notes').insert({ thread_id: 3, body: "bob's own" })).error, null)
     await waitFor(() => mine.length >= 1 && theirs.length >= 1, 5000)
     await settle()
     assert.equal(mine.length, 1, 'only the insert into thread 1 matches the filter')
@@ -106,12 +106,12 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
   it('delivers UPDATE with the new row and DELETE only to subscribers who could see the row', async () => {
     const mine: Change[] = []
     const theirs: Change[] = []
-    const ca = await listen(a, 'edits-a', { event: '*', schema: 'public', table: 'messages' }, mine)
-    const cb = await listen(b, 'edits-b', { event: '*', schema: 'public', table: 'messages' }, theirs)
-    const { data } = await a.from('messages').insert({ thread_id: 1, body: 'draft' }).select('id').single()
+    const ca = await listen(a, 'edits-a', { event: '*', schema: 'public', table: 'rt_notes' }, mine)
+    const cb = await listen(b, 'edits-b', { event: '*', schema: 'public', table: 'rt_notes' }, theirs)
+    const { data } = await a.from('rt_notes').insert({ thread_id: 1, body: 'draft' }).select('id').single()
     const id = (data as { id: number }).id
-    await a.from('messages').update({ body: 'final' }).eq('id', id)
-    await a.from('messages').delete().eq('id', id)
+    await a.from('rt_notes').update({ body: 'final' }).eq('id', id)
+    await a.from('rt_notes').delete().eq('id', id)
     await waitFor(() => mine.length >= 3, 5000)
     await settle()
     assert.deepEqual(mine.map((c) => c.eventType), ['INSERT', 'UPDATE', 'DELETE'])
@@ -124,11 +124,11 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
 
   it('delivers changes written over the Postgres socket (psql, drivers) too', async () => {
     const seen: Change[] = []
-    const channel = await listen(a, 'from-psql', { event: 'INSERT', schema: 'public', table: 'messages', filter: 'thread_id=in.(2,5)' }, seen)
+    const channel = await listen(a, 'from-psql', { event: 'INSERT', schema: 'public', table: 'rt_notes', filter: 'thread_id=in.(2,5)' }, seen)
     const pg = new Client({ connectionString: stack.dbUrl })
     await pg.connect()
     try {
-      await pg.query(`insert into public.messages (thread_id, owner_id, body) values (2, $1, 'via psql')`, [alice.id])
+      await pg.query(`insert into public.rt_notes (thread_id, owner_id, body) values (2, $1, 'via psql')`, [alice.id])
     } finally {
       await pg.end()
     }
@@ -140,13 +140,13 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
   it('an access_token update changes whose rows a channel receives', async () => {
     const seen: Change[] = []
     const client = anonClient(stack)
-    const channel = await listen(client, 'upgrade', { event: 'INSERT', schema: 'public', table: 'messages' }, seen)
-    await a.from('messages').insert({ thread_id: 1, body: 'before sign-in' })
+    const channel = await listen(client, 'upgrade', { event: 'INSERT', schema: 'public', table: 'rt_notes' }, seen)
+    await a.from('rt_notes').insert({ thread_id: 1, body: 'before sign-in' })
     await settle()
     assert.equal(seen.length, 0, 'anon sees no rows')
     await client.realtime.setAuth(alice.token)
     await settle()
-    await a.from('messages').insert({ thread_id: 1, body: 'after sign-in' })
+    await a.from('rt_notes').insert({ thread_id: 1, body: 'after sign-in' })
     await waitFor(() => seen.length >= 1, 5000)
     assert.deepEqual(seen.map((c) => c.new.body), ['after sign-in'])
     await client.removeChannel(channel)
@@ -197,7 +197,7 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
     const system = await new Promise<Record<string, unknown>>((resolve) => {
       client
         .channel('bad-filter')
-        .on('postgres_changes', { event: '*', schema: 'public', table: 'messages', filter: 'thread=eq.1' }, () => {})
+        .on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'thread=eq.1' }, () => {})
         .on('system', {}, (p: Record<string, unknown>) => resolve(p))
         .subscribe()
     })
@@ -285,11 +285,11 @@ describe('Realtime postgres_changes, broadcast and presence', () => {
     })
 
     it('joins with subscription ids, leaves with phx_leave, and rejects pushes to unjoined topics', async () => {
-      const config = { broadcast: { self: false }, presence: { key: '' }, postgres_changes: [{ event: 'INSERT', schema: 'public', table: 'messages' }] }
+      const config = { broadcast: { self: false }, presence: { key: '' }, postgres_changes: [{ event: 'INSERT', schema: 'public', table: 'rt_notes' }] }
       ws.send(JSON.stringify(['j1', 'j1', 'realtime:raw', 'phx_join', { config, access_token: alice.token }]))
       const joined = (await reply('j1'))![4] as { status: string; response: { postgres_changes: { id: number; table: string }[] } }
       assert.equal(joined.status, 'ok')
-      assert.equal(joined.response.postgres_changes[0].table, 'messages')
+      assert.equal(joined.response.postgres_changes[0].table, 'rt_notes')
       assert.equal(typeof joined.response.postgres_changes[0].id, 'number')
       ws.send(JSON.stringify(['j1', 'l1', 'realtime:raw', 'phx_leave', {}]))
       assert.equal(((await reply('l1'))![4] as { status: string }).status, 'ok')
@@ -310,10 +310,10 @@ describe('Realtime across a stack restart', () => {
       await stack.db.exec(SCHEMA)
       const user = await createUser(stack, 'carol')
       client = await realtimeAs(stack, user.token)
-      assert.equal((await client.from('threads').insert({ id: 9 })).error, null)
+      assert.equal((await client.from('rt_threads').insert({ id: 9 })).error, null)
       const seen: Change[] = []
-      await listen(client, 'carol-thread', { event: 'INSERT', schema: 'public', table: 'messages', filter: 'thread_id=eq.9' }, seen)
-      await client.from('messages').insert({ thread_id: 9, body: 'before restart' })
+      await listen(client, 'carol-thread', { event: 'INSERT', schema: 'public', table: 'rt_notes', filter: 'thread_id=eq.9' }, seen)
+      await client.from('rt_notes').insert({ thread_id: 9, body: 'before restart' })
       await waitFor(() => seen.length === 1, 5000)
 
       await stack.stop()
@@ -321,7 +321,7 @@ describe('Realtime across a stack restart', () => {
       // realtime-js reconnects (1 s, 2 s, 5 s backoff) and rejoins its channels with the same join payload.
       await waitFor(async () => {
         const before = seen.length
-        await client!.from('messages').insert({ thread_id: 9, body: 'after restart' })
+        await client!.from('rt_notes').insert({ thread_id: 9, body: 'after restart' })
         await new Promise((r) => setTimeout(r, 500))
         return seen.length > before
       }, 30_000, 0)
