@@ -39,6 +39,8 @@ export interface StackConfig {
   }
   /** A socket client idle inside a transaction this long is disconnected (one shared session). */
   idleTxTimeoutMs: number
+  /** How often the autovacuum stand-in looks for tables to vacuum/analyze. */
+  autovacuumIntervalMs: number
   reset: boolean
   /** Stop after migrating (db:migrate / db:reset). */
   exitAfterMigrate: boolean
@@ -115,6 +117,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       env: readEnvFile(join(supabaseDir, 'functions', '.env')),
     },
     idleTxTimeoutMs: Number(env.AGENT_MEMORY_IDLE_TX_TIMEOUT_MS ?? 30_000),
+    autovacuumIntervalMs: Number(env.AGENT_MEMORY_AUTOVACUUM_INTERVAL_MS ?? 15_000),
     reset: values.reset ?? false,
     exitAfterMigrate: values['exit-after-migrate'] ?? false,
     quiet: values.quiet ?? false,

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { Autovacuum } from './autovacuum.ts'
 import { apiUrl, dbUrl, type StackConfig } from './config.ts'
 import { CronScheduler } from './cron.ts'
 import { Database } from './db.ts'
@@ -157,6 +158,9 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const cron = new CronScheduler(db, log)
     await cron.start()
     cleanups.push(() => cron.stop())
+    const autovacuum = new Autovacuum(db, config.autovacuumIntervalMs, log)
+    autovacuum.start()
+    cleanups.push(() => autovacuum.stop())
 
     const info = { apiUrl: apiUrl(stackLive), dbUrl: dbUrl(stackLive), anonKey: config.anonKey, serviceRoleKey: config.serviceRoleKey, pid: process.pid }
     writeFileSync(join(config.dataDir, 'stack.json'), JSON.stringify(info, null, 2) + '\n')
