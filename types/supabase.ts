@@ -6,19 +6,576 @@ export type Json = string | number | boolean | null | { [key: string]: Json | un
 export type Database = {
   public: {
     Tables: {
-      [_ in never]: never
+      agent_states: {
+        Row: {
+          agent_id: string
+          created_at: string
+          owner_id: string
+          state: NonNullable<Json>
+          thread_id: string
+          updated_at: string
+          version: number
+        }
+        ComputedFields: never
+        Insert: {
+          agent_id: string
+          created_at?: string
+          owner_id?: string
+          state?: NonNullable<Json>
+          thread_id: string
+          updated_at?: string
+          version?: number
+        }
+        Update: {
+          agent_id?: string
+          created_at?: string
+          owner_id?: string
+          state?: NonNullable<Json>
+          thread_id?: string
+          updated_at?: string
+          version?: number
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'agent_states_thread_id_fkey'
+            columns: ['thread_id']
+            isOneToOne: false
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      agent_tools: {
+        Row: {
+          agent_id: string
+          created_at: string
+          position: number
+          tool_id: string
+        }
+        ComputedFields: never
+        Insert: {
+          agent_id: string
+          created_at?: string
+          position?: number
+          tool_id: string
+        }
+        Update: {
+          agent_id?: string
+          created_at?: string
+          position?: number
+          tool_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'agent_tools_agent_id_fkey'
+            columns: ['agent_id']
+            isOneToOne: false
+            referencedRelation: 'agents'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'agent_tools_tool_id_fkey'
+            columns: ['tool_id']
+            isOneToOne: false
+            referencedRelation: 'tools'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      agents: {
+        Row: {
+          context_token_budget: number | null
+          created_at: string
+          description: string | null
+          id: string
+          max_output_tokens: number | null
+          metadata: NonNullable<Json>
+          model_id: string
+          name: string
+          system_prompt: string | null
+          temperature: number | null
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          context_token_budget?: number | null
+          created_at?: string
+          description?: string | null
+          id: string
+          max_output_tokens?: number | null
+          metadata?: NonNullable<Json>
+          model_id: string
+          name: string
+          system_prompt?: string | null
+          temperature?: number | null
+          updated_at?: string
+        }
+        Update: {
+          context_token_budget?: number | null
+          created_at?: string
+          description?: string | null
+          id?: string
+          max_output_tokens?: number | null
+          metadata?: NonNullable<Json>
+          model_id?: string
+          name?: string
+          system_prompt?: string | null
+          temperature?: number | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'agents_model_id_fkey'
+            columns: ['model_id']
+            isOneToOne: false
+            referencedRelation: 'models'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      memory_threads: {
+        Row: {
+          agent_id: string | null
+          created_at: string
+          expires_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string | null
+          owner_id: string
+          summary: string | null
+          summary_through: string | null
+          summary_token_count: number | null
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          agent_id?: string | null
+          created_at?: string
+          expires_at?: string | null
+          id?: string
+          metadata?: NonNullable<Json>
+          name?: string | null
+          owner_id?: string
+          summary?: string | null
+          summary_through?: string | null
+          summary_token_count?: number | null
+          updated_at?: string
+        }
+        Update: {
+          agent_id?: string | null
+          created_at?: string
+          expires_at?: string | null
+          id?: string
+          metadata?: NonNullable<Json>
+          name?: string | null
+          owner_id?: string
+          summary?: string | null
+          summary_through?: string | null
+          summary_token_count?: number | null
+          updated_at?: string
+        }
+        Relationships: []
+      }
+      messages: {
+        Row: {
+          content: string
+          created_at: string
+          fts: unknown
+          id: string
+          metadata: NonNullable<Json>
+          owner_id: string
+          role: Database['public']['Enums']['message_role']
+          thread_id: string
+          token_count: number
+          token_count_exact: boolean
+          tool_call_id: string | null
+          tool_name: string | null
+        }
+        ComputedFields: never
+        Insert: {
+          content?: string
+          created_at?: string
+          fts?: never
+          id?: string
+          metadata?: NonNullable<Json>
+          owner_id?: string
+          role: Database['public']['Enums']['message_role']
+          thread_id: string
+          token_count: number
+          token_count_exact?: boolean
+          tool_call_id?: string | null
+          tool_name?: string | null
+        }
+        Update: {
+          content?: string
+          created_at?: string
+          fts?: never
+          id?: string
+          metadata?: NonNullable<Json>
+          owner_id?: string
+          role?: Database['public']['Enums']['message_role']
+          thread_id?: string
+          token_count?: number
+          token_count_exact?: boolean
+          tool_call_id?: string | null
+          tool_name?: string | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'messages_thread_id_fkey'
+            columns: ['thread_id']
+            isOneToOne: false
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      models: {
+        Row: {
+          cached_input_price_per_mtok: number | null
+          context_window: number
+          created_at: string
+          display_name: string
+          id: string
+          input_price_per_mtok: number
+          max_output_tokens: number | null
+          metadata: NonNullable<Json>
+          output_price_per_mtok: number
+          provider: string
+          tokenizer: string
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          cached_input_price_per_mtok?: number | null
+          context_window: number
+          created_at?: string
+          display_name: string
+          id: string
+          input_price_per_mtok?: number
+          max_output_tokens?: number | null
+          metadata?: NonNullable<Json>
+          output_price_per_mtok?: number
+          provider: string
+          tokenizer?: string
+          updated_at?: string
+        }
+        Update: {
+          cached_input_price_per_mtok?: number | null
+          context_window?: number
+          created_at?: string
+          display_name?: string
+          id?: string
+          input_price_per_mtok?: number
+          max_output_tokens?: number | null
+          metadata?: NonNullable<Json>
+          output_price_per_mtok?: number
+          provider?: string
+          tokenizer?: string
+          updated_at?: string
+        }
+        Relationships: []
+      }
+      settings: {
+        Row: {
+          category: string
+          created_at: string
+          description: string | null
+          key: string
+          updated_at: string
+          value: NonNullable<Json>
+        }
+        ComputedFields: never
+        Insert: {
+          category: string
+          created_at?: string
+          description?: string | null
+          key: string
+          updated_at?: string
+          value: NonNullable<Json>
+        }
+        Update: {
+          category?: string
+          created_at?: string
+          description?: string | null
+          key?: string
+          updated_at?: string
+          value?: NonNullable<Json>
+        }
+        Relationships: []
+      }
+      tools: {
+        Row: {
+          created_at: string
+          description: string
+          id: string
+          metadata: NonNullable<Json>
+          parameters: NonNullable<Json>
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          created_at?: string
+          description: string
+          id: string
+          metadata?: NonNullable<Json>
+          parameters?: NonNullable<Json>
+          updated_at?: string
+        }
+        Update: {
+          created_at?: string
+          description?: string
+          id?: string
+          metadata?: NonNullable<Json>
+          parameters?: NonNullable<Json>
+          updated_at?: string
+        }
+        Relationships: []
+      }
     }
     Views: {
       [_ in never]: never
     }
     Functions: {
-      [_ in never]: never
+      build_context: {
+        Args: { options?: Json; thread_id: string; token_budget?: number }
+        Returns: Database['public']['CompositeTypes']['memory_context']
+        SetofOptions: {
+          from: '*'
+          to: 'memory_context'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      create_thread: {
+        Args: { agent_id?: string; expires_at?: string; metadata?: Json; name?: string; owner_id?: string }
+        Returns: {
+          agent_id: string | null
+          created_at: string
+          expires_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string | null
+          owner_id: string
+          summary: string | null
+          summary_through: string | null
+          summary_token_count: number | null
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      delete_thread: {
+        Args: { thread_id: string }
+        Returns: {
+          agent_id: string | null
+          created_at: string
+          expires_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string | null
+          owner_id: string
+          summary: string | null
+          summary_through: string | null
+          summary_token_count: number | null
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      get_agent_config: {
+        Args: { agent: string }
+        Returns: Database['public']['CompositeTypes']['agent_config']
+        SetofOptions: {
+          from: '*'
+          to: 'agent_config'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      get_setting: { Args: { category: string; default?: Json; key: string }; Returns: Json }
+      get_thread: {
+        Args: { thread_id: string }
+        Returns: {
+          agent_id: string | null
+          created_at: string
+          expires_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string | null
+          owner_id: string
+          summary: string | null
+          summary_through: string | null
+          summary_token_count: number | null
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      list_threads: {
+        Args: { agent_id?: string; cursor?: string; limit?: number; metadata?: Json }
+        Returns: Database['public']['CompositeTypes']['thread_page']
+        SetofOptions: {
+          from: '*'
+          to: 'thread_page'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      load_agent_state: {
+        Args: { agent_id?: string; thread_id: string }
+        Returns: {
+          agent_id: string
+          created_at: string
+          owner_id: string
+          state: NonNullable<Json>
+          thread_id: string
+          updated_at: string
+          version: number
+        }[]
+        SetofOptions: {
+          from: '*'
+          to: 'agent_states'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
+      load_messages: {
+        Args: { cursor?: string; direction?: string; limit?: number; thread_id: string }
+        Returns: Database['public']['CompositeTypes']['message_page']
+        SetofOptions: {
+          from: '*'
+          to: 'message_page'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      save_agent_state: {
+        Args: { agent_id: string; expected_version?: number; state: Json; thread_id: string }
+        Returns: {
+          agent_id: string
+          created_at: string
+          owner_id: string
+          state: NonNullable<Json>
+          thread_id: string
+          updated_at: string
+          version: number
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'agent_states'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      save_message: {
+        Args: {
+          content: string
+          metadata?: Json
+          role: string
+          thread_id: string
+          token_count?: number
+          tool_call_id?: string
+          tool_name?: string
+        }
+        Returns: Database['public']['CompositeTypes']['memory_message']
+        SetofOptions: {
+          from: '*'
+          to: 'memory_message'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      save_messages: {
+        Args: { messages: Json; thread_id: string }
+        Returns: Database['public']['CompositeTypes']['memory_message'][]
+        SetofOptions: {
+          from: '*'
+          to: 'memory_message'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
+      update_thread: {
+        Args: { patch: Json; thread_id: string }
+        Returns: {
+          agent_id: string | null
+          created_at: string
+          expires_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string | null
+          owner_id: string
+          summary: string | null
+          summary_through: string | null
+          summary_token_count: number | null
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
     }
     Enums: {
-      [_ in never]: never
+      message_role: 'system' | 'user' | 'assistant' | 'tool'
     }
     CompositeTypes: {
-      [_ in never]: never
+      agent_config: {
+        agent: Database['public']['Tables']['agents']['Row'] | null
+        model: Database['public']['Tables']['models']['Row'] | null
+        tools: Database['public']['Tables']['tools']['Row'][] | null
+      }
+      memory_context: {
+        thread_id: string | null
+        token_budget: number | null
+        token_count: number | null
+        tokens_per_message: number | null
+        system_messages: Database['public']['CompositeTypes']['memory_message'][] | null
+        summary: string | null
+        summary_through: string | null
+        recalled: Json | null
+        messages: Database['public']['CompositeTypes']['memory_message'][] | null
+        truncated: boolean | null
+      }
+      memory_message: {
+        id: string | null
+        thread_id: string | null
+        owner_id: string | null
+        role: Database['public']['Enums']['message_role'] | null
+        content: string | null
+        tool_call_id: string | null
+        tool_name: string | null
+        token_count: number | null
+        token_count_exact: boolean | null
+        metadata: Json | null
+        created_at: string | null
+        cursor: string | null
+      }
+      message_page: {
+        messages: Database['public']['CompositeTypes']['memory_message'][] | null
+        next_cursor: string | null
+        has_more: boolean | null
+      }
+      thread_page: {
+        threads: Database['public']['Tables']['memory_threads']['Row'][] | null
+        next_cursor: string | null
+        has_more: boolean | null
+      }
     }
   }
 }
@@ -122,6 +679,8 @@ export type CompositeTypes<
 
 export const Constants = {
   public: {
-    Enums: {},
+    Enums: {
+      message_role: ['system', 'user', 'assistant', 'tool'],
+    },
   },
 } as const

@@ -1,4 +1,6 @@
 // The benchmarks `npm run bench` runs, in order.
+import { apiConcurrency } from './api-concurrency.ts'
 import type { Bench } from './lib.ts'
+import { memoryCore } from './memory-core.ts'
 
-export const BENCHES: Bench[] = []
+export const BENCHES: Bench[] = [memoryCore, apiConcurrency]

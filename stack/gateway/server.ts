@@ -2,6 +2,7 @@
 // edge runtime front door. Routes:
 //   /rest/v1/...               PostgREST-compatible tables and RPC (stack/gateway/rest/)
 //   /realtime/v1/websocket     Realtime (Phoenix protocol subset used by realtime-js)
+//   /realtime/v1/api/broadcast Realtime's HTTP broadcast (realtime-js send() before joining, httpSend())
 //   /functions/v1/<name>/...   Edge Functions (JWT checked unless verify_jwt = false)
 //   /health                    liveness
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -76,6 +77,8 @@ export class Gateway {
         sendJson(res, 200, { status: 'ok', services: ['rest', 'realtime', 'functions'] })
       } else if (url.pathname === '/rest/v1' || url.pathname.startsWith('/rest/v1/')) {
         await handleRest(this.ctx, req, res, url)
+      } else if (url.pathname.startsWith('/realtime/v1/api/broadcast')) {
+        await this.realtime.handleHttpBroadcast(req, res, url)
       } else if (url.pathname.startsWith('/functions/v1/')) {
         await this.functions(req, res, url)
       } else {
