@@ -37,7 +37,8 @@ on conflict (category, key) do nothing;
 --   The embedding settings with defaults filled in: {schedule, batch_size, max_requests, max_attempts,
 --   visibility_timeout_seconds, backoff_base_seconds, backoff_max_seconds, request_timeout_milliseconds,
 --   provider_timeout_milliseconds}. Raises 22023 naming the setting when a value is out of range or of
---   the wrong type. Caller: the embed function, util plumbing.
+--   the wrong type, or when the visibility timeout is not longer than the provider timeout.
+--   Caller: the embed function, util plumbing.
 create or replace function util.embedding_settings()
 returns jsonb
 language plpgsql
@@ -76,6 +77,12 @@ begin
     end if;
     result := result || jsonb_build_object(spec.key, v);
   end loop;
+  if (result ->> 'visibility_timeout_seconds')::numeric * 1000 <= (result ->> 'provider_timeout_milliseconds')::numeric then
+    raise exception 'setting embeddings.visibility_timeout_seconds (% s) must be longer than embeddings.provider_timeout_milliseconds (% ms)',
+      result ->> 'visibility_timeout_seconds', result ->> 'provider_timeout_milliseconds'
+      using errcode = '22023',
+            hint = 'Otherwise a job becomes visible again, and is taken twice, while its provider call is still running.';
+  end if;
   return result;
 end
 $$;
