@@ -106,11 +106,11 @@ export function postgresJobStore(sql: Sql): JobStore {
     },
     async complete(results, dropped) {
       const rows = await sql`
-        select msg_id, outcome from util.complete_embedding_jobs(${JSON.stringify(results)}::jsonb, ${dropped}::bigint[])`
+        select msg_id, outcome from util.complete_embedding_jobs(${sql.json(results as never)}, ${dropped}::bigint[])`
       return rows.map((r) => ({ msg_id: num(r.msg_id), outcome: r.outcome }))
     },
     async fail(failures) {
-      const rows = await sql`select msg_id, outcome, attempts from util.fail_embedding_jobs(${JSON.stringify(failures)}::jsonb)`
+      const rows = await sql`select msg_id, outcome, attempts from util.fail_embedding_jobs(${sql.json(failures as never)})`
       return rows.map((r) => ({ msg_id: num(r.msg_id), outcome: r.outcome, attempts: r.attempts }))
     },
     async defer(msgIds) {

@@ -3,7 +3,7 @@
 // talk to it with postgres.js, as the functions do. No cron scheduler or pg_net worker runs there, so
 // nothing processes the queue but the handler the test calls.
 import postgres from 'npm:postgres@3.4.9'
-import { fromFileUrl } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 export type Sql = ReturnType<typeof postgres>
 
@@ -13,7 +13,7 @@ export interface TestDatabase {
   stop(): Promise<void>
 }
 
-const ROOT = fromFileUrl(new URL('../../../', import.meta.url))
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 export async function startTestDatabase(): Promise<TestDatabase> {
   const child = new Deno.Command('node', {
@@ -72,7 +72,7 @@ export async function addMessages(sql: Sql, threadId: string, contents: string[]
 }
 
 export async function setSetting(sql: Sql, key: string, value: unknown): Promise<void> {
-  await sql`insert into public.settings (category, key, value) values ('embeddings', ${key}, ${JSON.stringify(value)}::jsonb)
+  await sql`insert into public.settings (category, key, value) values ('embeddings', ${key}, ${sql.json(value as never)})
             on conflict (category, key) do update set value = excluded.value`
 }
 
