@@ -86,8 +86,9 @@ create table public.embeddings (
   content_hash text not null
     constraint embeddings_content_hash_format check (content_hash ~ '^[0-9a-f]{64}$'),
   embedding extensions.vector not null,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  -- clock_timestamp(): when each row was written, not when its (batch) transaction began.
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   constraint embeddings_source_model_key unique (source_table, source_id, model)
 );
 comment on table public.embeddings is
