@@ -106,7 +106,8 @@ revoke all on function private.embedding_target_models() from public, anon, auth
 -- util.queue_embeddings() → trigger
 --   Statement-level AFTER INSERT / AFTER UPDATE trigger of an embedding source (see
 --   util.register_embedding_source), with transition tables `new_rows` (and `old_rows` for update). Sends
---   ONE pgmq.send_batch('embedding_jobs', …) per statement carrying a job for every (row, target model)
+--   ONE pgmq.send_batch('embedding_jobs', …) per statement carrying a job for every (row, target model),
+--   inserted rows in the order the statement wrote them (earlier messages are embedded first),
 --   whose content is not blank — on update only rows whose content_hash changed — and none when there is
 --   nothing to embed. On update, rows whose content became blank lose their embeddings.
 --   Security definer: the writer (e.g. a signed-in user) has no rights on the queue.
@@ -128,7 +129,7 @@ begin
   if tg_op = 'INSERT' then
     execute format(
       'select array_agg(jsonb_build_object(''table'', $1, ''id'', n.id, ''owner_id'', n.%I, ''content_hash'', n.content_hash,
-                                           ''model'', m.model) order by n.id, m.model)
+                                           ''model'', m.model))
          from new_rows n cross join private.embedding_target_models() as m(model)
         where not private.is_blank(n.%I)',
       src.owner_column, src.content_column)
@@ -136,7 +137,7 @@ begin
   else
     execute format(
       'select array_agg(jsonb_build_object(''table'', $1, ''id'', n.id, ''owner_id'', n.%I, ''content_hash'', n.content_hash,
-                                           ''model'', m.model) order by n.id, m.model)
+                                           ''model'', m.model))
          from new_rows n join old_rows o on o.id = n.id
               cross join private.embedding_target_models() as m(model)
         where n.content_hash is distinct from o.content_hash and not private.is_blank(n.%I)',

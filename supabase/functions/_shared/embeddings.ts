@@ -68,7 +68,10 @@ export function createProvider(model: EmbeddingModelConfig, opts: ProviderOption
     case 'hash':
       return { embed: (texts) => Promise.resolve(texts.map((t) => hashEmbedding(t, model.dims))) }
     default:
-      throw new EmbeddingError('config', `model ${model.name}: unknown provider "${(model as { provider: string }).provider}"`)
+      throw new EmbeddingError(
+        'config',
+        `model ${model.name}: unknown provider "${(model as { provider: string }).provider}"`,
+      )
   }
 }
 
@@ -91,7 +94,10 @@ function openaiProvider(model: EmbeddingModelConfig, opts: ProviderOptions): Emb
     async embed(texts, signal) {
       const key = opts.env(keyName)
       if (!key && new URL(base).hostname === 'api.openai.com') {
-        throw new EmbeddingError('config', `model ${model.name}: environment variable ${keyName} is not set (the OpenAI API key)`)
+        throw new EmbeddingError(
+          'config',
+          `model ${model.name}: environment variable ${keyName} is not set (the OpenAI API key)`,
+        )
       }
       const body: Record<string, unknown> = { model: model.provider_model, input: texts, encoding_format: 'float' }
       if (model.request_dimensions) body.dimensions = model.dims
@@ -108,15 +114,27 @@ function openaiProvider(model: EmbeddingModelConfig, opts: ProviderOptions): Emb
         })
         text = await res.text()
       } catch (err) {
-        if (timeout.aborted) throw new EmbeddingError('timeout', `${model.name}: no answer from ${base}/embeddings within ${opts.timeoutMs} ms`)
-        if (signal?.aborted) throw new EmbeddingError('timeout', `${model.name}: request to ${base}/embeddings was cancelled`)
+        if (timeout.aborted) {
+          throw new EmbeddingError(
+            'timeout',
+            `${model.name}: no answer from ${base}/embeddings within ${opts.timeoutMs} ms`,
+          )
+        }
+        if (signal?.aborted) {
+          throw new EmbeddingError('timeout', `${model.name}: request to ${base}/embeddings was cancelled`)
+        }
         const cause = (err as { cause?: { message?: string } }).cause?.message
-        throw new EmbeddingError('network', `${model.name}: could not reach ${base}/embeddings: ${(err as Error).message}${cause ? ` (${cause})` : ''}`)
+        throw new EmbeddingError(
+          'network',
+          `${model.name}: could not reach ${base}/embeddings: ${(err as Error).message}${cause ? ` (${cause})` : ''}`,
+        )
       }
       if (!res.ok) {
         throw new EmbeddingError(
           'http',
-          `${model.name}: ${base}/embeddings answered HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}: ${errorDetail(text)}`,
+          `${model.name}: ${base}/embeddings answered HTTP ${res.status}${
+            res.statusText ? ' ' + res.statusText : ''
+          }: ${errorDetail(text)}`,
           res.status,
           retryAfterMs(res.headers),
         )
@@ -125,10 +143,15 @@ function openaiProvider(model: EmbeddingModelConfig, opts: ProviderOptions): Emb
       try {
         json = JSON.parse(text)
       } catch (err) {
-        throw new EmbeddingError('bad_reply', `${model.name}: reply is not valid JSON (${(err as Error).message}): ${clip(text, 200)}`)
+        throw new EmbeddingError(
+          'bad_reply',
+          `${model.name}: reply is not valid JSON (${(err as Error).message}): ${clip(text, 200)}`,
+        )
       }
       const data = (json as { data?: unknown })?.data
-      if (!Array.isArray(data)) throw new EmbeddingError('bad_reply', `${model.name}: reply has no "data" array: ${clip(text, 200)}`)
+      if (!Array.isArray(data)) {
+        throw new EmbeddingError('bad_reply', `${model.name}: reply has no "data" array: ${clip(text, 200)}`)
+      }
       // The API returns items with an index; order by it rather than trusting the array order.
       const items = data.map((d, i) => ({ index: typeof d?.index === 'number' ? d.index : i, embedding: d?.embedding }))
       items.sort((a, b) => a.index - b.index)
@@ -179,18 +202,33 @@ function supabaseAiProvider(model: EmbeddingModelConfig): EmbeddingProvider {
 }
 
 /** Checks a provider's vectors: `count` of them, each an array of `model.dims` finite numbers. */
-export function checkVectors(model: Pick<EmbeddingModelConfig, 'name' | 'dims'>, count: number, vectors: unknown[]): number[][] {
+export function checkVectors(
+  model: Pick<EmbeddingModelConfig, 'name' | 'dims'>,
+  count: number,
+  vectors: unknown[],
+): number[][] {
   if (vectors.length !== count) {
-    throw new EmbeddingError('bad_reply', `${model.name}: provider returned ${vectors.length} embeddings for ${count} inputs`)
+    throw new EmbeddingError(
+      'bad_reply',
+      `${model.name}: provider returned ${vectors.length} embeddings for ${count} inputs`,
+    )
   }
   vectors.forEach((v, i) => {
-    if (!Array.isArray(v)) throw new EmbeddingError('bad_reply', `${model.name}: embedding ${i} is not an array of numbers`)
+    if (!Array.isArray(v)) {
+      throw new EmbeddingError('bad_reply', `${model.name}: embedding ${i} is not an array of numbers`)
+    }
     if (v.length !== model.dims) {
-      throw new EmbeddingError('bad_reply', `${model.name}: embedding ${i} has ${v.length} dimensions, the model stores ${model.dims}`)
+      throw new EmbeddingError(
+        'bad_reply',
+        `${model.name}: embedding ${i} has ${v.length} dimensions, the model stores ${model.dims}`,
+      )
     }
     for (const x of v) {
       if (typeof x !== 'number' || !Number.isFinite(x)) {
-        throw new EmbeddingError('bad_reply', `${model.name}: embedding ${i} contains ${JSON.stringify(x)}, not a finite number`)
+        throw new EmbeddingError(
+          'bad_reply',
+          `${model.name}: embedding ${i} contains ${JSON.stringify(x)}, not a finite number`,
+        )
       }
     }
   })

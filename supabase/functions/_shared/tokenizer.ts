@@ -29,7 +29,9 @@ export function isEncodingName(name: string): name is EncodingName {
 
 /** The encoder for `name`; rejects with a RangeError for an encoding js-tiktoken does not ship. */
 export function encoding(name: string): Promise<Tiktoken> {
-  if (!isEncodingName(name)) return Promise.reject(new RangeError(`unknown tokenizer "${name}" (known: ${ENCODINGS.join(', ')})`))
+  if (!isEncodingName(name)) {
+    return Promise.reject(new RangeError(`unknown tokenizer "${name}" (known: ${ENCODINGS.join(', ')})`))
+  }
   let p = loaded.get(name)
   if (!p) {
     p = loadRanks(name).then((ranks) => new Tiktoken(ranks))

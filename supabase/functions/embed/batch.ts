@@ -51,7 +51,12 @@ interface Unit {
  * random factor in [0.5, 1) (so retries of a batch spread out), and never less than the provider's
  * Retry-After.
  */
-export function backoffSeconds(attempts: number, settings: Pick<EmbeddingSettings, 'backoff_base_seconds' | 'backoff_max_seconds'>, random: () => number, retryAfterMs?: number): number {
+export function backoffSeconds(
+  attempts: number,
+  settings: Pick<EmbeddingSettings, 'backoff_base_seconds' | 'backoff_max_seconds'>,
+  random: () => number,
+  retryAfterMs?: number,
+): number {
   const exp = Math.min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** Math.max(0, attempts - 1))
   const jittered = exp * (0.5 + random() * 0.5)
   return Math.max(jittered, (retryAfterMs ?? 0) / 1000)
@@ -65,8 +70,8 @@ export function vectorLiteral(v: number[]): string {
 export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Promise<BatchReport> {
   const random = deps.random ?? Math.random
   const env = deps.env ?? (() => undefined)
-  const providerFor =
-    deps.providerFor ?? ((model, settings) => createProvider(model, { env, timeoutMs: settings.provider_timeout_milliseconds }))
+  const providerFor = deps.providerFor ??
+    ((model, settings) => createProvider(model, { env, timeoutMs: settings.provider_timeout_milliseconds }))
   const report: BatchReport = { done: [], failed: [], dead_lettered: [], dropped: [], deferred: [], errors: [] }
 
   const { settings, models } = await deps.store.config()
@@ -77,9 +82,20 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
   if (!jobs.length) return report
 
   const failures: JobFailure[] = []
-  const fail = (ids: number[], attempts: Map<number, number>, error: string, extra: Partial<JobFailure> = {}, retryAfterMs?: number) => {
+  const fail = (
+    ids: number[],
+    attempts: Map<number, number>,
+    error: string,
+    extra: Partial<JobFailure> = {},
+    retryAfterMs?: number,
+  ) => {
     for (const id of ids) {
-      failures.push({ msg_id: id, error, delay_seconds: backoffSeconds(attempts.get(id) ?? 1, settings, random, retryAfterMs), ...extra })
+      failures.push({
+        msg_id: id,
+        error,
+        delay_seconds: backoffSeconds(attempts.get(id) ?? 1, settings, random, retryAfterMs),
+        ...extra,
+      })
     }
   }
   const attemptsOf = new Map(jobs.map((j) => [j.msg_id, j.attempts]))
@@ -99,13 +115,18 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
     }
     if (job.attempts - 1 >= settings.max_attempts) {
       // Earlier reads never reported back (the worker timed out or was stopped each time).
-      fail([job.msg_id], attemptsOf, `no attempt finished in ${job.attempts - 1} tries (the worker timed out or stopped each time)`, {
-        attempted: false,
-      })
+      fail(
+        [job.msg_id],
+        attemptsOf,
+        `no attempt finished in ${job.attempts - 1} tries (the worker timed out or stopped each time)`,
+        {
+          attempted: false,
+        },
+      )
       continue
     }
     let units = byModel.get(job.model!)
-    if (!units) byModel.set(job.model!, (units = new Map()))
+    if (!units) byModel.set(job.model!, units = new Map())
     const key = `${job.source_table}\u0000${job.source_id}\u0000${job.content_hash}`
     const unit = units.get(key)
     if (unit) unit.msgIds.push(job.msg_id)
@@ -135,16 +156,21 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
     let full = false
     for (const unit of units) {
       const unitTokens = unit.pieces.reduce((s, p) => s + p.tokens, 0)
-      const fits = inputs + unit.pieces.length <= model.max_batch_inputs && tokens + unitTokens <= model.max_batch_tokens
+      const fits = inputs + unit.pieces.length <= model.max_batch_inputs &&
+        tokens + unitTokens <= model.max_batch_tokens
       if (fits && !full) {
         batch.push(unit)
         inputs += unit.pieces.length
         tokens += unitTokens
       } else if (batch.length === 0) {
         // Alone it exceeds a whole call: it can never be embedded with this model's limits.
-        fail(unit.msgIds, attemptsOf,
+        fail(
+          unit.msgIds,
+          attemptsOf,
           `input needs ${unit.pieces.length} pieces / ${unitTokens} tokens, more than one ${model.name} request takes ` +
-            `(max_batch_inputs ${model.max_batch_inputs}, max_batch_tokens ${model.max_batch_tokens})`, { final: true })
+            `(max_batch_inputs ${model.max_batch_inputs}, max_batch_tokens ${model.max_batch_tokens})`,
+          { final: true },
+        )
       } else {
         full = true
         deferred.push(...unit.msgIds)
@@ -195,7 +221,9 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
     await deps.store.defer(deferred)
     report.deferred.push(...deferred)
   }
-  for (const list of [report.done, report.failed, report.dead_lettered, report.dropped, report.deferred]) list.sort((a, b) => a - b)
+  for (const list of [report.done, report.failed, report.dead_lettered, report.dropped, report.deferred]) {
+    list.sort((a, b) => a - b)
+  }
   return report
 }
 
@@ -209,10 +237,13 @@ async function prepareInputs(model: ModelRow, units: Unit[]): Promise<void> {
     const text = unit.job.content!
     const ids = encode(enc, text)
     const sourceTokenizer = unit.job.tokenizer ?? model.tokenizer
-    unit.tokenCount = sourceTokenizer === model.tokenizer ? ids.length : encode(await encoding(sourceTokenizer), text).length
+    unit.tokenCount = sourceTokenizer === model.tokenizer
+      ? ids.length
+      : encode(await encoding(sourceTokenizer), text).length
     if (ids.length <= model.max_input_tokens) unit.pieces = [{ text, tokens: ids.length }]
-    else if (model.overflow === 'truncate') unit.pieces = splitTokens(enc, ids.slice(0, model.max_input_tokens), model.max_input_tokens)
-    else unit.pieces = splitTokens(enc, ids, model.max_input_tokens)
+    else if (model.overflow === 'truncate') {
+      unit.pieces = splitTokens(enc, ids.slice(0, model.max_input_tokens), model.max_input_tokens)
+    } else unit.pieces = splitTokens(enc, ids, model.max_input_tokens)
   }
 }
 

@@ -6,8 +6,8 @@
 //   207 { done, failed, dead_lettered, dropped, deferred, errors }   per-job outcomes (msg ids)
 //   400 invalid body · 401 no bearer token · 403 not service_role · 405 not POST · 500 database unreachable
 // Errors are { error: { code, message } }.
-import { processBatch, type BatchDeps, type BatchOptions } from './batch.ts'
-import { connect, postgresJobStore, type JobStore, type Sql } from './jobs.ts'
+import { type BatchDeps, type BatchOptions, processBatch } from './batch.ts'
+import { connect, type JobStore, postgresJobStore, type Sql } from './jobs.ts'
 
 const CORS = {
   'access-control-allow-origin': '*',
@@ -64,8 +64,7 @@ export interface HandlerDeps {
 export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise<Response> {
   const env = deps.env ?? ((name: string) => Deno.env.get(name))
   let sql: Sql | null = null
-  const store =
-    deps.store ??
+  const store = deps.store ??
     (() => {
       const url = env('SUPABASE_DB_URL')
       if (!url) throw new Error('SUPABASE_DB_URL is not set')

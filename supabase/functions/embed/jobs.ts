@@ -73,7 +73,10 @@ export interface JobFailure {
 export interface JobStore {
   config(): Promise<{ settings: EmbeddingSettings; models: ModelRow[] }>
   read(batchSize: number, visibilityTimeoutSeconds: number): Promise<Job[]>
-  complete(results: StoredEmbedding[], dropped: number[]): Promise<{ msg_id: number; outcome: 'stored' | 'stale' | 'dropped' }[]>
+  complete(
+    results: StoredEmbedding[],
+    dropped: number[],
+  ): Promise<{ msg_id: number; outcome: 'stored' | 'stale' | 'dropped' }[]>
   fail(failures: JobFailure[]): Promise<{ msg_id: number; outcome: 'retrying' | 'dead_lettered'; attempts: number }[]>
   defer(msgIds: number[]): Promise<number>
 }
@@ -110,7 +113,9 @@ export function postgresJobStore(sql: Sql): JobStore {
       return rows.map((r) => ({ msg_id: num(r.msg_id), outcome: r.outcome }))
     },
     async fail(failures) {
-      const rows = await sql`select msg_id, outcome, attempts from util.fail_embedding_jobs(${sql.json(failures as never)})`
+      const rows = await sql`select msg_id, outcome, attempts from util.fail_embedding_jobs(${
+        sql.json(failures as never)
+      })`
       return rows.map((r) => ({ msg_id: num(r.msg_id), outcome: r.outcome, attempts: r.attempts }))
     },
     async defer(msgIds) {

@@ -7,7 +7,7 @@ import { hashEmbedding } from '../_shared/hash-embedding.ts'
 import { encode, encoding } from '../_shared/tokenizer.ts'
 import { backoffSeconds } from '../embed/batch.ts'
 import { createHandler } from '../embed/handler.ts'
-import { FakeOpenAI, type FakeMode } from './fake-openai.ts'
+import { type FakeMode, FakeOpenAI } from './fake-openai.ts'
 import {
   addMessages,
   createThread,
@@ -32,11 +32,16 @@ Deno.test('embed handler', opts, async (t) => {
   const db = await startTestDatabase()
   const sql = db.sql
   const fake = await FakeOpenAI.start({ dims: 8 })
-  const env = (name: string) => ({ SUPABASE_DB_URL: db.url, FAKE_OPENAI_KEY: 'sk-fake' } as Record<string, string>)[name]
+  const env = (name: string) =>
+    ({ SUPABASE_DB_URL: db.url, FAKE_OPENAI_KEY: 'sk-fake' } as Record<string, string>)[name]
   const handler = createHandler({ env })
   const call = async (body: unknown = {}, token = SERVICE) => {
     const res = await handler(
-      new Request('http://localhost/embed', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) }),
+      new Request('http://localhost/embed', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      }),
     )
     return { status: res.status, body: await res.json() }
   }
@@ -50,7 +55,9 @@ Deno.test('embed handler', opts, async (t) => {
     await setSetting(sql, 'visibility_timeout_seconds', 5)
 
     await t.step('refuses requests that are not a service_role POST with a valid body', async () => {
-      const get = await handler(new Request('http://localhost/embed', { headers: { authorization: `Bearer ${SERVICE}` } }))
+      const get = await handler(
+        new Request('http://localhost/embed', { headers: { authorization: `Bearer ${SERVICE}` } }),
+      )
       assert.equal(get.status, 405)
       await get.body?.cancel()
       const none = await handler(new Request('http://localhost/embed', { method: 'POST' }))
@@ -67,29 +74,37 @@ Deno.test('embed handler', opts, async (t) => {
       assert.match(unknown.body.error.message, /unknown field "batchsize"/)
     })
 
-    await t.step('hash-384 (the default): embeds saved messages, writes exact token counts, empties the queue', async () => {
-      await resetPipeline(sql)
-      const since = await jobsEnqueued(sql)
-      const texts = ['hello world', 'The quick brown fox jumps over the lazy dog.', '<|endoftext|> is just text here']
-      const ids = await addMessages(sql, threadId, texts)
-      const res = await call()
-      assert.equal(res.status, 207)
-      assert.equal(res.body.done.length, 3)
-      assert.deepEqual(res.body.failed, [])
-      const rows = await sql`
+    await t.step(
+      'hash-384 (the default): embeds saved messages, writes exact token counts, empties the queue',
+      async () => {
+        await resetPipeline(sql)
+        const since = await jobsEnqueued(sql)
+        const texts = ['hello world', 'The quick brown fox jumps over the lazy dog.', '<|endoftext|> is just text here']
+        const ids = await addMessages(sql, threadId, texts)
+        const res = await call()
+        assert.equal(res.status, 207)
+        assert.equal(res.body.done.length, 3)
+        assert.deepEqual(res.body.failed, [])
+        const rows = await sql`
         select m.content, m.token_count, m.token_count_exact, e.embedding::text as v, e.model, e.content_hash = m.content_hash as current
           from public.messages m join public.embeddings e on e.source_id = m.id
          where m.id = any(${ids}::uuid[]) order by array_position(${ids}::uuid[], m.id)`
-      assert.deepEqual(rows.map((r) => [r.content, r.token_count, r.token_count_exact, r.model, r.current]), [
-        ['hello world', 2, true, 'hash-384', true],
-        ['The quick brown fox jumps over the lazy dog.', 10, true, 'hash-384', true],
-        ['<|endoftext|> is just text here', 11, true, 'hash-384', true],
-      ])
-      for (const r of rows) assert.ok(close(parseVector(r.v), hashEmbedding(r.content)), `stored vector of "${r.content}" is hash-384 of it`)
-      assert.deepEqual(await ledger(sql, since, ids), { enqueued: 3, embedded: 3, deadLettered: 0, pending: 0 })
-      const again = await call()
-      assert.deepEqual(again.body.done, [], 'an empty queue is a quiet no-op')
-    })
+        assert.deepEqual(rows.map((r) => [r.content, r.token_count, r.token_count_exact, r.model, r.current]), [
+          ['hello world', 2, true, 'hash-384', true],
+          ['The quick brown fox jumps over the lazy dog.', 10, true, 'hash-384', true],
+          ['<|endoftext|> is just text here', 11, true, 'hash-384', true],
+        ])
+        for (const r of rows) {
+          assert.ok(
+            close(parseVector(r.v), hashEmbedding(r.content)),
+            `stored vector of "${r.content}" is hash-384 of it`,
+          )
+        }
+        assert.deepEqual(await ledger(sql, since, ids), { enqueued: 3, embedded: 3, deadLettered: 0, pending: 0 })
+        const again = await call()
+        assert.deepEqual(again.body.done, [], 'an empty queue is a quiet no-op')
+      },
+    )
 
     await sql`
       insert into public.embedding_models (name, provider, provider_model, dims, base_url, api_key_env, request_dimensions,
@@ -97,23 +112,27 @@ Deno.test('embed handler', opts, async (t) => {
       values ('fake-small', 'openai', 'fake-embedding-model', 8, ${fake.baseUrl}, 'FAKE_OPENAI_KEY', true, 8191, 'split', 2048, 300000)`
     await useModel(sql, 'fake-small')
 
-    await t.step('an OpenAI-compatible model gets ONE request per batch with every input, its model id, dimensions and key', async () => {
-      await resetPipeline(sql)
-      fake.setMode('ok')
-      const before = fake.requests.length
-      const texts = Array.from({ length: 25 }, (_, i) => `message number ${i} about topic ${i % 4}`)
-      const ids = await addMessages(sql, threadId, texts)
-      const res = await call({ batch_size: 100 })
-      assert.equal(res.body.done.length, 25)
-      assert.equal(fake.requests.length, before + 1, 'one provider call for the batch')
-      const req = fake.requests.at(-1)!
-      assert.deepEqual([...req.input].sort(), [...texts].sort())
-      assert.deepEqual([req.model, req.dimensions, req.authorization], ['fake-embedding-model', 8, 'Bearer sk-fake'])
-      const stored = await sql`select m.content, e.embedding::text as v from public.embeddings e join public.messages m on m.id = e.source_id
+    await t.step(
+      'an OpenAI-compatible model gets ONE request per batch with every input, its model id, dimensions and key',
+      async () => {
+        await resetPipeline(sql)
+        fake.setMode('ok')
+        const before = fake.requests.length
+        const texts = Array.from({ length: 25 }, (_, i) => `message number ${i} about topic ${i % 4}`)
+        const ids = await addMessages(sql, threadId, texts)
+        const res = await call({ batch_size: 100 })
+        assert.equal(res.body.done.length, 25)
+        assert.equal(fake.requests.length, before + 1, 'one provider call for the batch')
+        const req = fake.requests.at(-1)!
+        assert.deepEqual([...req.input].sort(), [...texts].sort())
+        assert.deepEqual([req.model, req.dimensions, req.authorization], ['fake-embedding-model', 8, 'Bearer sk-fake'])
+        const stored =
+          await sql`select m.content, e.embedding::text as v from public.embeddings e join public.messages m on m.id = e.source_id
                                 where e.model = 'fake-small' and e.source_id = any(${ids}::uuid[])`
-      assert.equal(stored.length, 25)
-      for (const r of stored) assert.ok(close(parseVector(r.v), fake.vectorFor(r.content)))
-    })
+        assert.equal(stored.length, 25)
+        for (const r of stored) assert.ok(close(parseVector(r.v), fake.vectorFor(r.content)))
+      },
+    )
 
     await t.step('batch_size limits how many jobs one request takes', async () => {
       await resetPipeline(sql)
@@ -130,67 +149,91 @@ Deno.test('embed handler', opts, async (t) => {
       await resetPipeline(sql)
       await sql`update public.embedding_models set max_batch_inputs = 2 where name = 'fake-small'`
       const before = fake.requests.length
-      const ids = await addMessages(sql, threadId, ['alpha', 'beta', 'gamma', 'delta', 'epsilon'])
-      const res = await call()
-      assert.equal(res.body.done.length, 2)
-      assert.equal(res.body.deferred.length, 3)
-      assert.equal(fake.requests.length, before + 1)
-      assert.equal(fake.requests.at(-1)!.input.length, 2)
-      const queued = await sql`select read_ct, message ->> 'attempts' as carried from pgmq.q_embedding_jobs`
-      assert.deepEqual(queued.map((q) => [q.read_ct, q.carried]), [[0, '0'], [0, '0'], [0, '0']], 'deferred jobs keep their attempt count')
-      await call()
-      await call()
-      assert.equal((await ledger(sql, 0, ids)).embedded, 5)
-      await sql`update public.embedding_models set max_batch_inputs = 2048 where name = 'fake-small'`
+      try {
+        const ids = await addMessages(sql, threadId, ['alpha', 'beta', 'gamma', 'delta', 'epsilon'])
+        const res = await call()
+        assert.equal(res.body.done.length, 2)
+        assert.equal(res.body.deferred.length, 3)
+        assert.equal(fake.requests.length, before + 1)
+        assert.equal(fake.requests.at(-1)!.input.length, 2)
+        const queued = await sql`select read_ct, message ->> 'attempts' as carried from pgmq.q_embedding_jobs`
+        assert.deepEqual(
+          queued.map((q) => [q.read_ct, q.carried]),
+          [[0, '0'], [0, '0'], [0, '0']],
+          'deferred jobs keep their attempt count',
+        )
+        await call()
+        await call()
+        assert.equal((await ledger(sql, 0, ids)).embedded, 5)
+      } finally {
+        await sql`update public.embedding_models set max_batch_inputs = 2048 where name = 'fake-small'`
+      }
     })
 
-    await t.step('inputs over max_input_tokens are truncated, or split and pooled, in the same provider call', async () => {
-      await resetPipeline(sql)
-      const enc = await encoding('cl100k_base')
-      const long = 'one two three four five six seven eight nine ten'
-      const tokens = encode(enc, long)
-      assert.equal(tokens.length, 10)
-      await sql`update public.embedding_models set max_input_tokens = 4, overflow = 'truncate' where name = 'fake-small'`
-      let ids = await addMessages(sql, threadId, [long])
-      await call()
-      let req = fake.requests.at(-1)!
-      assert.deepEqual(req.input, ['one two three four'])
-      let [row] = await sql`select embedding::text as v from public.embeddings where source_id = ${ids[0]}`
-      assert.ok(close(parseVector(row.v), fake.vectorFor('one two three four')))
+    await t.step(
+      'inputs over max_input_tokens are truncated, or split and pooled, in the same provider call',
+      async () => {
+        await resetPipeline(sql)
+        const enc = await encoding('cl100k_base')
+        const long = 'one two three four five six seven eight nine ten'
+        const tokens = encode(enc, long)
+        assert.equal(tokens.length, 10)
+        await sql`update public.embedding_models set max_input_tokens = 4, overflow = 'truncate' where name = 'fake-small'`
+        try {
+          let ids = await addMessages(sql, threadId, [long])
+          await call()
+          let req = fake.requests.at(-1)!
+          assert.deepEqual(req.input, ['one two three four'])
+          let [row] = await sql`select embedding::text as v from public.embeddings where source_id = ${ids[0]}`
+          assert.ok(close(parseVector(row.v), fake.vectorFor('one two three four')))
 
-      await sql`update public.embedding_models set overflow = 'split' where name = 'fake-small'`
-      ids = await addMessages(sql, threadId, [long + ' eleven', 'short one'])
-      await call()
-      req = fake.requests.at(-1)!
-      assert.deepEqual(req.input, ['one two three four', ' five six seven eight', ' nine ten eleven', 'short one'])
-      ;[row] = await sql`select embedding::text as v from public.embeddings where source_id = ${ids[0]}`
-      const pieces = [['one two three four', 4], [' five six seven eight', 4], [' nine ten eleven', 3]] as const
-      const mean = new Array(8).fill(0)
-      for (const [text, w] of pieces) fake.vectorFor(text).forEach((x, i) => (mean[i] += x * w))
-      const norm = Math.hypot(...mean)
-      assert.ok(close(parseVector(row.v), mean.map((x) => x / norm)), 'the stored vector is the token-weighted mean of the pieces, normalised')
-      await sql`update public.embedding_models set max_input_tokens = 8191 where name = 'fake-small'`
-    })
+          await sql`update public.embedding_models set overflow = 'split' where name = 'fake-small'`
+          ids = await addMessages(sql, threadId, [long + ' eleven', 'short one'])
+          await call()
+          req = fake.requests.at(-1)!
+          assert.equal(req.input.length, 4, 'three pieces and the short message, in one request')
+          assert.deepEqual(req.input.filter((x) => x !== 'short one'), [
+            'one two three four',
+            ' five six seven eight',
+            ' nine ten eleven',
+          ])
+          ;[row] = await sql`select embedding::text as v from public.embeddings where source_id = ${ids[0]}`
+          const pieces = [['one two three four', 4], [' five six seven eight', 4], [' nine ten eleven', 3]] as const
+          const mean = new Array(8).fill(0)
+          for (const [text, w] of pieces) fake.vectorFor(text).forEach((x, i) => (mean[i] += x * w))
+          const norm = Math.hypot(...mean)
+          assert.ok(
+            close(parseVector(row.v), mean.map((x) => x / norm)),
+            'the stored vector is the token-weighted mean of the pieces, normalised',
+          )
+        } finally {
+          await sql`update public.embedding_models set max_input_tokens = 8191 where name = 'fake-small'`
+        }
+      },
+    )
 
-    await t.step('a message edited while its job is in flight ends with the embedding of its final content', async () => {
-      await resetPipeline(sql)
-      const [id] = await addMessages(sql, threadId, ['first draft of the message'])
-      fake.hold()
-      const arrived = fake.nextRequest()
-      const inFlight = call()
-      await arrived
-      await sql`update public.messages set content = 'final version of the message' where id = ${id}`
-      fake.release()
-      const first = await inFlight
-      assert.deepEqual(first.body.done, [], 'the vector of the old content is not stored')
-      assert.equal(first.body.dropped.length, 1)
-      const second = await call()
-      assert.equal(second.body.done.length, 1)
-      const [row] = await sql`select e.embedding::text as v, e.content_hash = m.content_hash as current
+    await t.step(
+      'a message edited while its job is in flight ends with the embedding of its final content',
+      async () => {
+        await resetPipeline(sql)
+        const [id] = await addMessages(sql, threadId, ['first draft of the message'])
+        fake.hold()
+        const arrived = fake.nextRequest()
+        const inFlight = call()
+        await arrived
+        await sql`update public.messages set content = 'final version of the message' where id = ${id}`
+        fake.release()
+        const first = await inFlight
+        assert.deepEqual(first.body.done, [], 'the vector of the old content is not stored')
+        assert.equal(first.body.dropped.length, 1)
+        const second = await call()
+        assert.equal(second.body.done.length, 1)
+        const [row] = await sql`select e.embedding::text as v, e.content_hash = m.content_hash as current
                                 from public.embeddings e join public.messages m on m.id = e.source_id where e.source_id = ${id}`
-      assert.ok(row.current)
-      assert.ok(close(parseVector(row.v), fake.vectorFor('final version of the message')))
-    })
+        assert.ok(row.current)
+        assert.ok(close(parseVector(row.v), fake.vectorFor('final version of the message')))
+      },
+    )
 
     await t.step('jobs whose row was deleted or emptied are dropped; an emptied row loses its embedding', async () => {
       await resetPipeline(sql)
@@ -200,9 +243,14 @@ Deno.test('embed handler', opts, async (t) => {
       const res = await call()
       assert.equal(res.body.done.length, 1)
       assert.equal(res.body.dropped.length, 2)
-      const [s] = await sql`select status, reason from public.embedding_status where source_id = ${emptied} and model = 'fake-small'`
+      const [s] =
+        await sql`select status, reason from public.embedding_status where source_id = ${emptied} and model = 'fake-small'`
       assert.deepEqual([s.status, s.reason], ['empty', 'content is empty'])
-      const rows = await sql`select source_id from public.embeddings where source_id = any(${[keep, gone, emptied]}::uuid[])`
+      const rows = await sql`select source_id from public.embeddings where source_id = any(${[
+        keep,
+        gone,
+        emptied,
+      ]}::uuid[])`
       assert.deepEqual(rows.map((r) => r.source_id), [keep])
     })
 
@@ -224,36 +272,50 @@ Deno.test('embed handler', opts, async (t) => {
       { mode: 'malformed', error: /reply is not valid JSON/ },
     ]
     for (const { mode, error } of faults) {
-      await t.step(`provider fault "${mode}": every job ends ${error ? 'dead-lettered with the error' : 'embedded'}`, async () => {
-        await resetPipeline(sql)
-        fake.setMode(mode, { failures: 2, retryAfterSeconds: 1 })
-        const since = await jobsEnqueued(sql)
-        const ids = await addMessages(sql, threadId, ['w one', 'w two', 'w three', 'w four'].map((s) => `${s} ${mode}`))
-        for (let i = 0; i < 8; i++) {
-          const res = await call()
-          assert.equal(res.status, 207)
+      await t.step(
+        `provider fault "${mode}": every job ends ${error ? 'dead-lettered with the error' : 'embedded'}`,
+        async () => {
+          await resetPipeline(sql)
+          fake.setMode(mode, { failures: 2, retryAfterSeconds: 1 })
+          const since = await jobsEnqueued(sql)
+          const ids = await addMessages(
+            sql,
+            threadId,
+            ['w one', 'w two', 'w three', 'w four'].map((s) => `${s} ${mode}`),
+          )
+          for (let i = 0; i < 8; i++) {
+            const res = await call()
+            assert.equal(res.status, 207)
+            const l = await ledger(sql, since, ids)
+            assert.equal(
+              l.enqueued,
+              l.embedded + l.deadLettered + l.pending,
+              'enqueued = embedded + dead-lettered + pending after every run',
+            )
+            if (l.pending === 0) break
+            // 429 asks for a 1 s pause: the jobs are not visible again before then.
+            if (mode === '429-then-ok') await new Promise((r) => setTimeout(r, 1100))
+          }
           const l = await ledger(sql, since, ids)
-          assert.equal(l.enqueued, l.embedded + l.deadLettered + l.pending, 'enqueued = embedded + dead-lettered + pending after every run')
-          if (l.pending === 0) break
-          // 429 asks for a 1 s pause: the jobs are not visible again before then.
-          if (mode === '429-then-ok') await new Promise((r) => setTimeout(r, 1100))
-        }
-        const l = await ledger(sql, since, ids)
-        assert.equal(l.pending, 0)
-        if (!error) {
-          assert.deepEqual(l, { enqueued: 4, embedded: 4, deadLettered: 0, pending: 0 })
-        } else {
-          assert.deepEqual(l, { enqueued: 4, embedded: 0, deadLettered: 4, pending: 0 })
-          const failures = await sql`select attempts, last_error, source_id from public.embedding_failures order by source_id`
-          assert.deepEqual(failures.map((f) => f.attempts), [3, 3, 3, 3], 'dead-lettered after max_attempts (3)')
-          for (const f of failures) assert.match(f.last_error, error)
-          const [s] = await sql`select status, reason from public.embedding_status where source_id = ${ids[0]} and model = 'fake-small'`
-          assert.equal(s.status, 'failed')
-          assert.match(s.reason, error)
-          const [{ archived }] = await sql`select count(*)::int as archived from pgmq.a_embedding_jobs`
-          assert.equal(archived, 4, 'dead-lettered jobs are archived')
-        }
-      })
+          assert.equal(l.pending, 0)
+          if (!error) {
+            assert.deepEqual(l, { enqueued: 4, embedded: 4, deadLettered: 0, pending: 0 })
+          } else {
+            assert.deepEqual(l, { enqueued: 4, embedded: 0, deadLettered: 4, pending: 0 })
+            const failures =
+              await sql`select attempts, last_error, source_id from public.embedding_failures order by source_id`
+            assert.deepEqual(failures.map((f) => f.attempts), [3, 3, 3, 3], 'dead-lettered after max_attempts (3)')
+            for (const f of failures) assert.match(f.last_error, error)
+            const [s] = await sql`select status, reason from public.embedding_status where source_id = ${
+              ids[0]
+            } and model = 'fake-small'`
+            assert.equal(s.status, 'failed')
+            assert.match(s.reason, error)
+            const [{ archived }] = await sql`select count(*)::int as archived from pgmq.a_embedding_jobs`
+            assert.equal(archived, 4, 'dead-lettered jobs are archived')
+          }
+        },
+      )
     }
 
     await t.step('after a 429 the jobs wait at least the Retry-After before the next try', async () => {

@@ -117,7 +117,11 @@ export class FakeOpenAI {
     } catch {
       return send(res, 400, { error: { message: 'request body is not JSON', type: 'invalid_request_error' } })
     }
-    const input = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as string[]) : []
+    const input = typeof body.input === 'string'
+      ? [body.input]
+      : Array.isArray(body.input)
+      ? (body.input as string[])
+      : []
     this.requests.push({
       path: req.url,
       model: body.model,
@@ -134,7 +138,9 @@ export class FakeOpenAI {
       case 'hang':
         return // never answers; close() destroys the socket
       case '500':
-        return send(res, 500, { error: { message: 'The server had an error while processing your request.', type: 'server_error' } })
+        return send(res, 500, {
+          error: { message: 'The server had an error while processing your request.', type: 'server_error' },
+        })
       case '429-then-ok':
         if (this.rejected < this.failures) {
           this.rejected++

@@ -1,7 +1,14 @@
 // Embedding providers against the fake OpenAI-compatible server: the request they send, the vectors they
 // return, and an EmbeddingError with the right code (and Retry-After) for every way a provider fails.
 import assert from 'node:assert/strict'
-import { checkVectors, createProvider, EmbeddingError, type EmbeddingModelConfig, poolVectors, retryAfterMs } from '../_shared/embeddings.ts'
+import {
+  checkVectors,
+  createProvider,
+  EmbeddingError,
+  type EmbeddingModelConfig,
+  poolVectors,
+  retryAfterMs,
+} from '../_shared/embeddings.ts'
 import { hashEmbedding, hashFeatures } from '../_shared/hash-embedding.ts'
 import { FakeOpenAI } from './fake-openai.ts'
 
@@ -37,22 +44,28 @@ Deno.test('openai provider', opts, async (t) => {
   const model = openaiModel(fake.baseUrl)
   const provider = createProvider(model, { env: env({ FAKE_OPENAI_KEY: 'sk-test-123' }), timeoutMs: 500 })
   try {
-    await t.step('sends one request with model, all inputs, dimensions and the key from the named variable', async () => {
-      fake.setMode('ok')
-      const before = fake.requests.length
-      const vectors = await provider.embed(['first text', 'second text', 'third'])
-      assert.equal(fake.requests.length, before + 1)
-      const req = fake.requests.at(-1)!
-      assert.equal(req.path, '/v1/embeddings')
-      assert.equal(req.model, 'fake-embedding-model')
-      assert.deepEqual(req.input, ['first text', 'second text', 'third'])
-      assert.equal(req.dimensions, 8)
-      assert.equal(req.authorization, 'Bearer sk-test-123')
-      assert.deepEqual(vectors, ['first text', 'second text', 'third'].map((s) => hashEmbedding(s, 8)))
-    })
+    await t.step(
+      'sends one request with model, all inputs, dimensions and the key from the named variable',
+      async () => {
+        fake.setMode('ok')
+        const before = fake.requests.length
+        const vectors = await provider.embed(['first text', 'second text', 'third'])
+        assert.equal(fake.requests.length, before + 1)
+        const req = fake.requests.at(-1)!
+        assert.equal(req.path, '/v1/embeddings')
+        assert.equal(req.model, 'fake-embedding-model')
+        assert.deepEqual(req.input, ['first text', 'second text', 'third'])
+        assert.equal(req.dimensions, 8)
+        assert.equal(req.authorization, 'Bearer sk-test-123')
+        assert.deepEqual(vectors, ['first text', 'second text', 'third'].map((s) => hashEmbedding(s, 8)))
+      },
+    )
 
     await t.step('does not send dimensions unless the model asks for it, and no key when none is set', async () => {
-      const plain = createProvider(openaiModel(fake.baseUrl, { request_dimensions: false }), { env: env({}), timeoutMs: 500 })
+      const plain = createProvider(openaiModel(fake.baseUrl, { request_dimensions: false }), {
+        env: env({}),
+        timeoutMs: 500,
+      })
       await plain.embed(['x y'])
       const req = fake.requests.at(-1)!
       assert.equal(req.dimensions, undefined)
@@ -95,7 +108,10 @@ Deno.test('openai provider', opts, async (t) => {
 
     await t.step('wrong dimensions, fewer vectors and malformed JSON are bad replies', async () => {
       fake.setMode('wrong-dims')
-      assert.match((await rejection(provider.embed(['a', 'b']))).message, /embedding 0 has 7 dimensions, the model stores 8/)
+      assert.match(
+        (await rejection(provider.embed(['a', 'b']))).message,
+        /embedding 0 has 7 dimensions, the model stores 8/,
+      )
       fake.setMode('fewer')
       assert.match((await rejection(provider.embed(['a', 'b']))).message, /1 embeddings for 2 inputs/)
       fake.setMode('malformed')
@@ -113,8 +129,15 @@ Deno.test('openai provider', opts, async (t) => {
   }
 })
 
-Deno.test('supabase-ai provider explains that it needs Supabase\'s edge runtime', opts, async () => {
-  const p = createProvider({ ...openaiModel(''), provider: 'supabase-ai', provider_model: 'gte-small', dims: 384, base_url: null, api_key_env: null }, {
+Deno.test("supabase-ai provider explains that it needs Supabase's edge runtime", opts, async () => {
+  const p = createProvider({
+    ...openaiModel(''),
+    provider: 'supabase-ai',
+    provider_model: 'gte-small',
+    dims: 384,
+    base_url: null,
+    api_key_env: null,
+  }, {
     env: env({}),
     timeoutMs: 1000,
   })
@@ -138,7 +161,10 @@ Deno.test('hash-384 is deterministic, normalised, lexical and refuses empty text
 })
 
 Deno.test('checkVectors and poolVectors', () => {
-  assert.throws(() => checkVectors({ name: 'm', dims: 2 }, 1, [[0, NaN]]), /contains null, not a finite number|not a finite number/)
+  assert.throws(
+    () => checkVectors({ name: 'm', dims: 2 }, 1, [[0, NaN]]),
+    /contains null, not a finite number|not a finite number/,
+  )
   assert.throws(() => checkVectors({ name: 'm', dims: 2 }, 1, [[0, '1']]), /not a finite number/)
   assert.deepEqual(checkVectors({ name: 'm', dims: 2 }, 1, [[0.5, 0.5]]), [[0.5, 0.5]])
   const pooled = poolVectors([[1, 0], [0, 1]], [3, 1])

@@ -49,13 +49,17 @@ export async function startTestDatabase(): Promise<TestDatabase> {
 /** A token whose payload says role service_role (the handler reads the claim; the gateway checks signatures). */
 export function tokenWithRole(role: string): string {
   const b64 = (s: string) => btoa(s).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')
-  return `${b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64(JSON.stringify({ role, iss: 'supabase-demo' }))}.c2lnbmF0dXJl`
+  return `${b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${
+    b64(JSON.stringify({ role, iss: 'supabase-demo' }))
+  }.c2lnbmF0dXJl`
 }
 
 /** Creates a user and a thread of theirs; returns both ids. */
 export async function createThread(sql: Sql, name = 'user'): Promise<{ userId: string; threadId: string }> {
   const userId = crypto.randomUUID()
-  await sql`insert into auth.users (id, aud, role, email) values (${userId}, 'authenticated', 'authenticated', ${name + '-' + userId.slice(0, 8) + '@test.local'})`
+  await sql`insert into auth.users (id, aud, role, email) values (${userId}, 'authenticated', 'authenticated', ${
+    name + '-' + userId.slice(0, 8) + '@test.local'
+  })`
   const [t] = await sql`insert into public.memory_threads (owner_id, name) values (${userId}, ${name}) returning id`
   return { userId, threadId: t.id }
 }
@@ -72,7 +76,9 @@ export async function addMessages(sql: Sql, threadId: string, contents: string[]
 }
 
 export async function setSetting(sql: Sql, key: string, value: unknown): Promise<void> {
-  await sql`insert into public.settings (category, key, value) values ('embeddings', ${key}, ${sql.json(value as never)})
+  await sql`insert into public.settings (category, key, value) values ('embeddings', ${key}, ${
+    sql.json(value as never)
+  })
             on conflict (category, key) do update set value = excluded.value`
 }
 
