@@ -1,0 +1,30 @@
+// Agent Memory SDK: `createMemory({ supabase })` over a supabase-js client, typed from the generated
+// database types. Errors are thrown as MemoryError with a stable `code`.
+export { createMemory, type Memory, type MemoryOptions } from './memory.ts'
+export { MemoryError, type MemoryErrorCode } from './errors.ts'
+export { countTokens, encodingFor, DEFAULT_ENCODING, type CountTokensOptions, type Encoding } from './tokens.ts'
+export type {
+  Agent,
+  AgentConfig,
+  AgentState,
+  AgentStateOptions,
+  BuildContextOptions,
+  Database,
+  Direction,
+  IterateMessagesOptions,
+  Json,
+  ListThreadsOptions,
+  LoadMessagesOptions,
+  MemoryContext,
+  Message,
+  MessagePage,
+  MessageRole,
+  Model,
+  NewMessage,
+  NewThread,
+  SaveAgentStateOptions,
+  Thread,
+  ThreadPage,
+  ThreadPatch,
+  Tool,
+} from './types.ts'

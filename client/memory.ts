@@ -1,0 +1,284 @@
+// createMemory({ supabase }): the memory API over a supabase-js client — threads, messages (with keyset
+// pagination and an async iterator over all pages), agent state with optimistic concurrency, settings,
+// agent configuration, token counting and build_context. Every call is one RPC under the client's session,
+// so row level security decides what it may see; failures are thrown as MemoryError.
+import type { SupabaseClient } from '@supabase/supabase-js'
+import { fromPostgrestError, MemoryError } from './errors.ts'
+import { countTokens as countWithTiktoken, type CountTokensOptions, type Encoding } from './tokens.ts'
+import type {
+  AgentConfig,
+  AgentState,
+  AgentStateOptions,
+  BuildContextOptions,
+  Database,
+  Functions,
+  IterateMessagesOptions,
+  Json,
+  ListThreadsOptions,
+  LoadMessagesOptions,
+  MemoryContext,
+  Message,
+  MessagePage,
+  NewMessage,
+  NewThread,
+  SaveAgentStateOptions,
+  Thread,
+  ThreadPage,
+  ThreadPatch,
+} from './types.ts'
+
+export interface MemoryOptions {
+  /** A supabase-js client (its session decides whose memory this is). */
+  supabase: SupabaseClient<any, any, any>
+  /**
+   * Count tokens of saved messages with js-tiktoken in this process and store them as exact counts
+   * (token_count_exact = true). Off by default: the database stores an estimate.
+   */
+  exactTokenCounts?: boolean
+  /** Default model or encoding for countTokens and exactTokenCounts (default encoding o200k_base). */
+  model?: string
+  encoding?: Encoding
+}
+
+type Composite = Database['public']['CompositeTypes']
+type Args<F extends keyof Functions> = Functions[F]['Args']
+type Returns<F extends keyof Functions> = Functions[F]['Returns']
+
+export type Memory = ReturnType<typeof createMemory>
+
+export function createMemory(options: MemoryOptions) {
+  if (!options?.supabase || typeof options.supabase.rpc !== 'function') {
+    throw new MemoryError('invalid_input', 'createMemory needs { supabase }: a client from @supabase/supabase-js createClient()')
+  }
+  const supabase = options.supabase as SupabaseClient<Database>
+  const tokenDefaults: CountTokensOptions = { model: options.model, encoding: options.encoding }
+
+  async function call<F extends keyof Functions>(fn: F, args: Args<F>): Promise<Returns<F>> {
+    let result: { data: unknown; error: Parameters<typeof fromPostgrestError>[0] | null; status: number }
+    try {
+      result = await supabase.rpc(fn, args as never)
+    } catch (err) {
+      throw new MemoryError('network', `${fn}: the request failed (${(err as Error).message})`, { cause: err, status: 0 })
+    }
+    if (result.error) throw fromPostgrestError(result.error, result.status, fn)
+    return result.data as Returns<F>
+  }
+
+  const countTokens = (text: string, opts: CountTokensOptions = {}) =>
+    countWithTiktoken(text, { ...tokenDefaults, ...opts })
+
+  async function toArgsMessage(m: NewMessage, field: string) {
+    if (m === null || typeof m !== 'object') throw new MemoryError('invalid_input', `${field} must be a message object`)
+    if (typeof m.content !== 'string') throw new MemoryError('invalid_input', `${field}.content must be a string`)
+    rejectNul(m.content, `${field}.content`)
+    rejectNul(m.toolCallId, `${field}.toolCallId`)
+    rejectNul(m.toolName, `${field}.toolName`)
+    if (m.metadata !== undefined) rejectNulIn(m.metadata, `${field}.metadata`)
+    const tokenCount = m.tokenCount ?? (options.exactTokenCounts ? await countTokens(m.content) : undefined)
+    return {
+      role: m.role,
+      content: m.content,
+      tool_call_id: m.toolCallId ?? null,
+      tool_name: m.toolName ?? null,
+      metadata: (m.metadata ?? {}) as Json,
+      token_count: tokenCount ?? null,
+    }
+  }
+
+  async function loadMessages(threadId: string, opts: LoadMessagesOptions = {}): Promise<MessagePage> {
+    const page = await call('load_messages', {
+      thread_id: threadId,
+      limit: opts.limit,
+      cursor: opts.cursor ?? undefined,
+      direction: opts.direction,
+    })
+    return {
+      messages: messagesOf(page.messages, 'load_messages'),
+      nextCursor: page.next_cursor ?? null,
+      hasMore: page.has_more === true,
+    }
+  }
+
+  return {
+    supabase,
+
+    /** Creates a thread owned by the signed-in user (service_role: by `ownerId`). */
+    async createMemoryThread(thread: NewThread = {}): Promise<Thread> {
+      return call('create_thread', {
+        agent_id: thread.agentId,
+        name: thread.name,
+        metadata: thread.metadata as Json | undefined,
+        expires_at: isoOrUndefined(thread.expiresAt),
+        owner_id: thread.ownerId,
+      })
+    },
+
+    /** The thread; MemoryError not_found when it is unknown or not the caller's. */
+    async getMemoryThread(threadId: string): Promise<Thread> {
+      return call('get_thread', { thread_id: threadId })
+    },
+
+    /** One page of the caller's threads, newest first. */
+    async listMemoryThreads(opts: ListThreadsOptions = {}): Promise<ThreadPage> {
+      const page = await call('list_threads', {
+        agent_id: opts.agentId,
+        metadata: opts.metadata as Json | undefined,
+        limit: opts.limit,
+        cursor: opts.cursor ?? undefined,
+      })
+      return { threads: (page.threads ?? []) as Thread[], nextCursor: page.next_cursor ?? null, hasMore: page.has_more === true }
+    },
+
+    /** Changes the named fields (null clears one); metadata is replaced as a whole. */
+    async updateMemoryThread(threadId: string, patch: ThreadPatch): Promise<Thread> {
+      const body: Record<string, Json> = {}
+      if (patch.name !== undefined) body.name = patch.name
+      if (patch.agentId !== undefined) body.agent_id = patch.agentId
+      if (patch.metadata !== undefined) body.metadata = patch.metadata as Json
+      if (patch.expiresAt !== undefined) body.expires_at = patch.expiresAt === null ? null : isoOrUndefined(patch.expiresAt)!
+      if (patch.summary !== undefined) body.summary = patch.summary
+      if (patch.summaryThrough !== undefined) body.summary_through = patch.summaryThrough
+      return call('update_thread', { thread_id: threadId, patch: body })
+    },
+
+    /** Deletes the thread with its messages and agent states; returns the deleted thread. */
+    async deleteMemoryThread(threadId: string): Promise<Thread> {
+      return call('delete_thread', { thread_id: threadId })
+    },
+
+    /** Appends a message; returns it with its created_at and cursor. */
+    async saveMessage(threadId: string, message: NewMessage): Promise<Message> {
+      const m = await toArgsMessage(message, 'message')
+      const saved = await call('save_message', {
+        thread_id: threadId,
+        role: m.role,
+        content: m.content,
+        tool_call_id: m.tool_call_id ?? undefined,
+        tool_name: m.tool_name ?? undefined,
+        metadata: m.metadata,
+        token_count: m.token_count ?? undefined,
+      })
+      return messageOf(saved, 'save_message')
+    },
+
+    /** Appends up to 1000 messages in order, all or nothing. */
+    async saveMessages(threadId: string, messages: NewMessage[]): Promise<Message[]> {
+      if (!Array.isArray(messages)) throw new MemoryError('invalid_input', 'messages must be an array')
+      const rows = await Promise.all(messages.map((m, i) => toArgsMessage(m, `messages[${i}]`)))
+      const saved = await call('save_messages', { thread_id: threadId, messages: rows as Json })
+      return messagesOf(saved, 'save_messages')
+    },
+
+    loadMessages,
+
+    /**
+     * Every page of a thread's messages: from the newest back in time (direction 'older', the default) or
+     * from the oldest forward ('newer'). Each message that existed when the walk started comes exactly
+     * once, whatever is written meanwhile.
+     */
+    async *iterateMessages(threadId: string, opts: IterateMessagesOptions = {}): AsyncGenerator<MessagePage, void, undefined> {
+      let cursor = opts.cursor ?? null
+      for (;;) {
+        const page = await loadMessages(threadId, { limit: opts.pageSize ?? 100, cursor, direction: opts.direction })
+        if (page.messages.length) yield page
+        if (!page.hasMore) return
+        cursor = page.nextCursor
+      }
+    },
+
+    /** The agent's state in the thread, or null when it has none yet. */
+    async loadAgentState(threadId: string, opts: AgentStateOptions = {}): Promise<AgentState | null> {
+      const rows = await call('load_agent_state', { thread_id: threadId, agent_id: opts.agentId ?? undefined })
+      if (!Array.isArray(rows)) throw new MemoryError('unexpected_response', 'load_agent_state did not return a list')
+      return rows[0] ?? null
+    },
+
+    /**
+     * Stores the agent's state. With expectedVersion, a stale version fails with MemoryError conflict
+     * (nothing is written): load again, reapply, save with the new version.
+     */
+    async saveAgentState(threadId: string, state: { [key: string]: Json | undefined }, opts: SaveAgentStateOptions = {}): Promise<AgentState> {
+      return call('save_agent_state', {
+        thread_id: threadId,
+        agent_id: (opts.agentId ?? null) as string,
+        state: state as Json,
+        expected_version: opts.expectedVersion,
+      })
+    },
+
+    /** A setting's value, or `fallback` when it is not set. */
+    async getSetting<T extends Json = Json>(category: string, key: string, fallback: T | null = null): Promise<T | null> {
+      return (await call('get_setting', { category, key, default: fallback ?? undefined })) as T | null
+    },
+
+    /** An agent with its model (prices included) and its tools in order. */
+    async getAgentConfig(agentId: string): Promise<AgentConfig> {
+      const c = await call('get_agent_config', { agent: agentId })
+      if (!c?.agent || !c.model) throw new MemoryError('unexpected_response', 'get_agent_config returned no agent')
+      return { agent: c.agent, model: c.model, tools: c.tools ?? [] }
+    },
+
+    /** Tokens of `text` with js-tiktoken (the memory's model/encoding unless given). */
+    countTokens,
+
+    /** System messages, summary, recalled memories and the newest messages within the budget, in one call. */
+    async buildContext(threadId: string, opts: BuildContextOptions = {}): Promise<MemoryContext> {
+      const options: Record<string, Json> = {}
+      if (opts.includeToolMessages !== undefined) options.include_tool_messages = opts.includeToolMessages
+      if (opts.includeSummary !== undefined) options.include_summary = opts.includeSummary
+      if (opts.tokensPerMessage !== undefined) options.tokens_per_message = opts.tokensPerMessage
+      if (opts.maxMessages !== undefined) options.max_messages = opts.maxMessages
+      const c = await call('build_context', { thread_id: threadId, token_budget: opts.tokenBudget, options })
+      if (!c || typeof c.token_count !== 'number') throw new MemoryError('unexpected_response', 'build_context returned no context')
+      return {
+        threadId: c.thread_id!,
+        tokenBudget: c.token_budget!,
+        tokenCount: c.token_count,
+        tokensPerMessage: c.tokens_per_message!,
+        systemMessages: messagesOf(c.system_messages, 'build_context'),
+        summary: c.summary ?? null,
+        summaryThrough: c.summary_through ?? null,
+        recalled: Array.isArray(c.recalled) ? c.recalled : [],
+        messages: messagesOf(c.messages, 'build_context'),
+        truncated: c.truncated === true,
+      }
+    },
+  }
+}
+
+// Postgres text cannot hold NUL, and the server can only say so without naming the field (PostgREST
+// fails while converting the arguments), so the SDK checks first.
+function rejectNul(value: string | null | undefined, field: string): void {
+  if (typeof value === 'string' && value.includes('\u0000')) {
+    throw new MemoryError('invalid_input', `${field} contains a NUL character (\\u0000), which Postgres text cannot store`)
+  }
+}
+
+function rejectNulIn(value: unknown, field: string): void {
+  if (typeof value === 'string') rejectNul(value, field)
+  else if (Array.isArray(value)) value.forEach((v, i) => rejectNulIn(v, `${field}[${i}]`))
+  else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      rejectNul(k, field)
+      rejectNulIn(v, `${field}.${k}`)
+    }
+  }
+}
+
+function isoOrUndefined(value: Date | string | undefined | null): string | undefined {
+  if (value === undefined || value === null) return undefined
+  return value instanceof Date ? value.toISOString() : value
+}
+
+function messageOf(m: Composite['memory_message'] | null | undefined, fn: string): Message {
+  if (!m || typeof m.id !== 'string' || typeof m.cursor !== 'string') {
+    throw new MemoryError('unexpected_response', `${fn} returned a message without id or cursor`)
+  }
+  return m as Message
+}
+
+function messagesOf(list: Composite['memory_message'][] | null | undefined, fn: string): Message[] {
+  if (list == null) return []
+  if (!Array.isArray(list)) throw new MemoryError('unexpected_response', `${fn} did not return a list of messages`)
+  return list.map((m) => messageOf(m, fn))
+}
