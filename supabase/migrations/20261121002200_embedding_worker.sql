@@ -11,7 +11,9 @@
 --                                           after max_attempts, pgmq.archive + an embedding_failures row
 --     util.defer_embedding_jobs(...)        jobs that did not fit the provider's batch limits go back to
 --                                           the queue without using up an attempt
--- All dynamic SQL takes table and column names from util.embedding_sources, never from a job.
+-- All dynamic SQL takes table and column names from util.embedding_sources, never from a job. The
+-- worker functions run as their caller and touch pgmq's tables, so only postgres (the embed function's
+-- SUPABASE_DB_URL role) runs them; service_role may run util.process_embeddings and read the settings.
 --
 -- Settings (public.settings, category 'embeddings'; defaults below):
 --   schedule '2 seconds', batch_size 100, max_requests 10, max_attempts 5, visibility_timeout_seconds 60,
@@ -177,7 +179,6 @@ begin
 end
 $$;
 revoke all on function util.embedding_job_inputs(bigint[]) from public, anon, authenticated;
-grant execute on function util.embedding_job_inputs(bigint[]) to service_role;
 
 -- util.read_embedding_jobs(batch_size integer, visibility_timeout_seconds integer) → table
 --   Reads up to `batch_size` visible jobs with pgmq.read (they stay invisible for
@@ -218,7 +219,6 @@ begin
 end
 $$;
 revoke all on function util.read_embedding_jobs(integer, integer) from public, anon, authenticated;
-grant execute on function util.read_embedding_jobs(integer, integer) to service_role;
 
 -- util.complete_embedding_jobs(results jsonb, dropped bigint[] default '{}') → table (msg_id, outcome)
 --   In one transaction: for each result {msg_ids, source_table, source_id, model, content_hash,
@@ -298,7 +298,6 @@ begin
 end
 $$;
 revoke all on function util.complete_embedding_jobs(jsonb, bigint[]) from public, anon, authenticated;
-grant execute on function util.complete_embedding_jobs(jsonb, bigint[]) to service_role;
 
 -- util.fail_embedding_jobs(failures jsonb) → table (msg_id, outcome, attempts)
 --   For each failure {msg_id, error, delay_seconds, attempted default true, final default false} of a job
@@ -355,7 +354,6 @@ begin
 end
 $$;
 revoke all on function util.fail_embedding_jobs(jsonb) from public, anon, authenticated;
-grant execute on function util.fail_embedding_jobs(jsonb) to service_role;
 
 -- util.defer_embedding_jobs(msg_ids bigint[]) → integer
 --   Puts jobs the worker read but could not fit into this provider call back in the queue, visible at
@@ -384,7 +382,6 @@ begin
 end
 $$;
 revoke all on function util.defer_embedding_jobs(bigint[]) from public, anon, authenticated;
-grant execute on function util.defer_embedding_jobs(bigint[]) to service_role;
 
 -- util.finish_embedding_builds() → setof text
 --   Promotes each model in state 'building' whose build is complete — no job of it left in the queue, no

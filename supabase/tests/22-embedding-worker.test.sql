@@ -3,7 +3,7 @@
 -- (with exact token counts), retry with backoff, dead-lettering after max_attempts, deferral without
 -- using an attempt, and settings validation / rescheduling.
 begin;
-select plan(27);
+select plan(29);
 
 select vault.create_secret('https://project.example', 'project_url');
 select vault.create_secret('service-key-from-vault', 'service_role_key');
@@ -112,6 +112,12 @@ select set_config('test.job', (select msg_id from util.read_embedding_jobs(10, 3
 select is(util.defer_embedding_jobs(array[current_setting('test.job')::bigint]), 1, 'a job that did not fit is deferred');
 select results_eq($$ select read_ct, message ->> 'attempts', vt <= clock_timestamp() from pgmq.q_embedding_jobs $$,
   $$ values (0, '0', true) $$, 'it is queued again, visible at once, with no attempt used');
+
+-- who may drive the queue
+select tests.authenticate_as('alice');
+select throws_ok($$ select util.process_embeddings() $$, '42501', null, 'a signed-in user cannot run the queue worker');
+select throws_ok($$ select * from util.read_embedding_jobs(10, 30) $$, '42501', null, 'nor read jobs');
+select set_config('role', 'postgres', true);
 
 -- settings
 select throws_ok($$ update public.settings set value = '0' where category = 'embeddings' and key = 'batch_size' $$,
