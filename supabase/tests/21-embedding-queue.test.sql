@@ -4,7 +4,7 @@
 -- emptying, jobs for a model being built, and source registration errors. Then what the worker sees for
 -- each kind of job (util.embedding_job_inputs).
 begin;
-select plan(23);
+select plan(24);
 
 set local track_functions = 'all';
 
@@ -89,6 +89,16 @@ update public.messages set content = ' ' where content = 'four';
 select is((select count(*) from public.embeddings e join public.messages m on m.id = e.source_id where m.content = ' '), 0::bigint,
   'a message whose content becomes blank loses its embedding');
 
+insert into public.memory_threads (id, owner_id) values ('21000000-0000-0000-0000-000000000001', tests.get_supabase_uid('alice'));
+insert into public.messages (id, thread_id, role, content) values
+  ('21000000-0000-0000-0000-0000000000a1', '21000000-0000-0000-0000-000000000001', 'user', 'in a thread that goes away');
+insert into public.embeddings (owner_id, source_table, source_id, model, content_hash, embedding)
+select m.owner_id, 'messages', m.id, 'hash-384', m.content_hash, (select array_agg(0.5) from generate_series(1, 384))::extensions.vector
+  from public.messages m where m.id = '21000000-0000-0000-0000-0000000000a1';
+delete from public.memory_threads where id = '21000000-0000-0000-0000-000000000001';
+select is_empty($$ select 1 from public.embeddings where source_id = '21000000-0000-0000-0000-0000000000a1' $$,
+  'deleting a thread (messages go by cascade) deletes their embeddings too');
+
 -- what the worker sees
 select set_config('test.bad', (select pgmq.send('embedding_jobs', '{"table": "auth_users", "id": "00000000-0000-0000-0000-000000000000", "model": "hash-384", "content_hash": "x"}'))::text, true);
 select results_eq(
@@ -110,7 +120,7 @@ select is(
 select is(
   (select count(*) from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
     where i.status = 'deleted' and i.reason = 'the source row no longer exists' and i.content is null),
-  1::bigint, 'the job of a deleted message is deleted');
+  2::bigint, 'the jobs of deleted messages (one deleted directly, one with its thread) are deleted');
 insert into public.embeddings (owner_id, source_table, source_id, model, content_hash, embedding)
 select m.owner_id, 'messages', m.id, 'hash-384', m.content_hash, (select array_agg(0.5) from generate_series(1, 384))::extensions.vector
   from public.messages m where m.content = 'five';
