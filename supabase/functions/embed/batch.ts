@@ -136,8 +136,13 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
   const results: StoredEmbedding[] = []
   for (const [modelName, unitMap] of byModel) {
     const units = [...unitMap.values()]
-    const model = models.find((m) => m.name === modelName)!
+    const model = models.find((m) => m.name === modelName)
     const ids = units.flatMap((u) => u.msgIds)
+    if (!model) {
+      // Registered after this run read the registry: the next run will know it.
+      deferred.push(...ids)
+      continue
+    }
     let provider: EmbeddingProvider
     try {
       provider = providerFor(model, settings)
