@@ -223,8 +223,9 @@ revoke all on function util.read_embedding_jobs(integer, integer) from public, a
 -- util.complete_embedding_jobs(results jsonb, dropped bigint[] default '{}') → table (msg_id, outcome)
 --   In one transaction: for each result {msg_ids, source_table, source_id, model, content_hash,
 --   embedding ('[…]' text), token_count} whose source row still has that content_hash (the row is locked
---   FOR SHARE while checking), upserts the embedding and writes token_count with exactness = true to the
---   source (when the source has those columns); results whose source changed or vanished meanwhile are
+--   FOR SHARE while checking), upserts the embedding and, when the source's count is only an estimate,
+--   writes token_count with exactness = true (a count the writer supplied as exact is kept: it may come
+--   from the model's own tokenizer); results whose source changed or vanished meanwhile are
 --   'stale' and store nothing. Then deletes every job in the results and in `dropped`, and promotes any
 --   model whose build just completed. Outcome per job: 'stored' | 'stale' | 'dropped'. A vector of the
 --   wrong size aborts the whole call (22000) and leaves the jobs queued. Caller: the embed function.
@@ -252,7 +253,7 @@ begin
         update %1$s t set %2$I = c.token_count, %3$I = true
           from (select distinct on (ok.source_id) ok.source_id, ok.token_count from ok
                  where ok.token_count is not null order by ok.source_id) c
-         where t.id = c.source_id and (t.%2$I is distinct from c.token_count or not t.%3$I)
+         where t.id = c.source_id and not t.%3$I
         returning t.id)$q$,
       src.relation, src.token_count_column, src.token_count_exact_column) end;
     return query execute format($q$

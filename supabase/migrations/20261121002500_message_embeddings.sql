@@ -1,7 +1,8 @@
 -- Messages are embedded automatically: public.messages becomes an embedding source. Saving or editing a
 -- message queues a job per target model (one pgmq.send_batch per statement); the worker writes the
--- embedding and the exact token_count (token_count_exact = true), counted with the tokenizer of the
--- thread's chat model (thread → agent → model; o200k_base when the thread has no agent or model).
+-- embedding and replaces an estimated token_count with the exact one (token_count_exact = true), counted
+-- with the tokenizer of the thread's chat model (thread → agent → model; o200k_base when the thread has
+-- no agent or model). A count the writer supplied as exact is left as it is.
 -- Adds messages.content_hash (sha256 hex of content, stored generated column).
 
 -- private.message_tokenizers(ids uuid[]) → table (id uuid, tokenizer text)

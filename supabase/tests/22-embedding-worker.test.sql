@@ -3,7 +3,7 @@
 -- (with exact token counts), retry with backoff, dead-lettering after max_attempts, deferral without
 -- using an attempt, and settings validation / rescheduling.
 begin;
-select plan(29);
+select plan(30);
 
 select vault.create_secret('https://project.example', 'project_url');
 select vault.create_secret('service-key-from-vault', 'service_role_key');
@@ -53,6 +53,15 @@ select results_eq(
   $$ values ('hash-384', true, true, 2, true) $$,
   'the embedding is stored for the row''s owner and the exact token count written to the message');
 select is((select count(*) from pgmq.q_embedding_jobs), 0::bigint, 'the done job is deleted');
+insert into public.messages (id, thread_id, role, content, token_count, token_count_exact) values
+  ('22000000-0000-0000-0000-0000000000a9', '22000000-0000-0000-0000-000000000001', 'user', 'counted by the writer', 99, true);
+select util.complete_embedding_jobs(jsonb_build_array(jsonb_build_object(
+  'msg_ids', (select array_agg(msg_id) from pgmq.q_embedding_jobs), 'source_table', 'messages',
+  'source_id', '22000000-0000-0000-0000-0000000000a9', 'model', 'hash-384',
+  'content_hash', (select content_hash from public.messages where id = '22000000-0000-0000-0000-0000000000a9'),
+  'embedding', pg_temp.vec(384), 'token_count', 4)));
+select results_eq($$ select token_count, token_count_exact from public.messages where id = '22000000-0000-0000-0000-0000000000a9' $$,
+  $$ values (99, true) $$, 'a token count the writer gave as exact is kept');
 
 -- content changed while in flight
 insert into public.messages (id, thread_id, role, content) values
