@@ -127,7 +127,10 @@ async function denoTests(): Promise<void> {
   console.log(bold('\n▶ deno test (supabase/functions/tests)'))
   const files = walk(join(ROOT, 'supabase', 'functions', 'tests'), (f) => /[._-]test\.ts$/.test(f) && (!grep || grep.test(f)))
   if (!files.length) return console.log('  (no test files)')
-  const r = await run(bin('deno'), ['test', '--reporter=tap', '--allow-net', '--allow-env', '--allow-read', ...files.map((f) => relative(ROOT, f))], {
+  // --allow-run: handler tests start a fresh database with Node (scripts/lib/serve-fresh-db.ts);
+  // --allow-sys: postgres.js reads the host name as the functions' runtime allows it to.
+  const perms = ['--allow-net', '--allow-env', '--allow-read', '--allow-run', '--allow-sys']
+  const r = await run(bin('deno'), ['test', '--reporter=tap', ...perms, ...files.map((f) => relative(ROOT, f))], {
     quiet: true,
   })
   const counts = countTap(r.out)

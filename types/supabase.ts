@@ -133,6 +133,174 @@ export type Database = {
           },
         ]
       }
+      embedding_failures: {
+        Row: {
+          attempts: number
+          content_hash: string | null
+          failed_at: string
+          id: number
+          job: NonNullable<Json>
+          last_error: string
+          model: string | null
+          msg_id: number
+          owner_id: string | null
+          source_id: string | null
+          source_table: string | null
+        }
+        ComputedFields: never
+        Insert: {
+          attempts: number
+          content_hash?: string | null
+          failed_at?: string
+          id?: never
+          job: NonNullable<Json>
+          last_error: string
+          model?: string | null
+          msg_id: number
+          owner_id?: string | null
+          source_id?: string | null
+          source_table?: string | null
+        }
+        Update: {
+          attempts?: number
+          content_hash?: string | null
+          failed_at?: string
+          id?: never
+          job?: NonNullable<Json>
+          last_error?: string
+          model?: string | null
+          msg_id?: number
+          owner_id?: string | null
+          source_id?: string | null
+          source_table?: string | null
+        }
+        Relationships: []
+      }
+      embedding_models: {
+        Row: {
+          api_key_env: string | null
+          base_url: string | null
+          build_started_at: string | null
+          created_at: string
+          description: string | null
+          dims: number
+          hnsw_ef_construction: number
+          hnsw_m: number
+          is_default: boolean
+          max_batch_inputs: number
+          max_batch_tokens: number
+          max_input_tokens: number
+          name: string
+          overflow: string
+          provider: string
+          provider_model: string
+          request_dimensions: boolean
+          state: string
+          storage: string
+          tokenizer: string
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          api_key_env?: string | null
+          base_url?: string | null
+          build_started_at?: string | null
+          created_at?: string
+          description?: string | null
+          dims: number
+          hnsw_ef_construction?: number
+          hnsw_m?: number
+          is_default?: boolean
+          max_batch_inputs?: number
+          max_batch_tokens?: number
+          max_input_tokens?: number
+          name: string
+          overflow?: string
+          provider: string
+          provider_model: string
+          request_dimensions?: boolean
+          state?: string
+          storage?: string
+          tokenizer?: string
+          updated_at?: string
+        }
+        Update: {
+          api_key_env?: string | null
+          base_url?: string | null
+          build_started_at?: string | null
+          created_at?: string
+          description?: string | null
+          dims?: number
+          hnsw_ef_construction?: number
+          hnsw_m?: number
+          is_default?: boolean
+          max_batch_inputs?: number
+          max_batch_tokens?: number
+          max_input_tokens?: number
+          name?: string
+          overflow?: string
+          provider?: string
+          provider_model?: string
+          request_dimensions?: boolean
+          state?: string
+          storage?: string
+          tokenizer?: string
+          updated_at?: string
+        }
+        Relationships: []
+      }
+      embeddings: {
+        Row: {
+          content_hash: string
+          created_at: string
+          embedding: string
+          id: number
+          model: string
+          owner_id: string
+          source_id: string
+          source_table: string
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          content_hash: string
+          created_at?: string
+          embedding: string
+          id?: never
+          model: string
+          owner_id: string
+          source_id: string
+          source_table: string
+          updated_at?: string
+        }
+        Update: {
+          content_hash?: string
+          created_at?: string
+          embedding?: string
+          id?: never
+          model?: string
+          owner_id?: string
+          source_id?: string
+          source_table?: string
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'embeddings_model_fkey'
+            columns: ['model']
+            isOneToOne: false
+            referencedRelation: 'embedding_models'
+            referencedColumns: ['name']
+          },
+          {
+            foreignKeyName: 'embeddings_model_fkey'
+            columns: ['model']
+            isOneToOne: false
+            referencedRelation: 'embedding_status'
+            referencedColumns: ['model']
+          },
+        ]
+      }
       memory_threads: {
         Row: {
           agent_id: string | null
@@ -179,6 +347,7 @@ export type Database = {
       messages: {
         Row: {
           content: string
+          content_hash: string | null
           created_at: string
           fts: unknown
           id: string
@@ -194,6 +363,7 @@ export type Database = {
         ComputedFields: never
         Insert: {
           content?: string
+          content_hash?: never
           created_at?: string
           fts?: never
           id?: string
@@ -208,6 +378,7 @@ export type Database = {
         }
         Update: {
           content?: string
+          content_hash?: never
           created_at?: string
           fts?: never
           id?: string
@@ -334,7 +505,23 @@ export type Database = {
       }
     }
     Views: {
-      [_ in never]: never
+      embedding_status: {
+        Row: {
+          content_hash: string | null
+          embedded_at: string | null
+          failed_at: string | null
+          failed_attempts: number | null
+          model: string
+          owner_id: string
+          queued_at: string | null
+          reason: string | null
+          source_id: string
+          source_table: string | null
+          status: string | null
+        }
+        ComputedFields: never
+        Relationships: []
+      }
     }
     Functions: {
       build_context: {

@@ -1,6 +1,7 @@
 // The benchmarks `npm run bench` runs, in order.
 import { apiConcurrency } from './api-concurrency.ts'
+import { embeddings } from './embeddings.ts'
 import type { Bench } from './lib.ts'
 import { memoryCore } from './memory-core.ts'
 
-export const BENCHES: Bench[] = [memoryCore, apiConcurrency]
+export const BENCHES: Bench[] = [memoryCore, apiConcurrency, embeddings]
