@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
-import { SignJWT } from 'jose'
 import WebSocket from 'ws'
 import { loadConfig } from '../../stack/config.ts'
-import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET } from '../../stack/keys.ts'
+import { LOCAL_ANON_KEY } from '../../stack/keys.ts'
+import { signAccessToken } from '../../stack/tokens.ts'
 import { startStack, type Stack } from '../../stack/stack.ts'
 import { latencyFigures, type Bench, type BenchContext, type BenchReport } from './lib.ts'
 
@@ -35,13 +35,7 @@ const SCHEMA = `
     as $$ select * from public.bench_notes where owner_id = (select auth.uid()) order by id desc limit n $$;
   alter publication supabase_realtime add table public.bench_notes;`
 
-async function token(sub: string): Promise<string> {
-  return new SignJWT({ aud: 'authenticated', role: 'authenticated', sub })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuedAt()
-    .setExpirationTime('2h')
-    .sign(new TextEncoder().encode(LOCAL_JWT_SECRET))
-}
+const token = (sub: string) => signAccessToken({ sub }, { expiresIn: '2h' })
 
 function client(stack: Stack, jwt: string): SupabaseClient {
   return createClient(stack.apiUrl, LOCAL_ANON_KEY, {

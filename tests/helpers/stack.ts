@@ -6,11 +6,11 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
-import { SignJWT } from 'jose'
 import WebSocket from 'ws'
 import { loadConfig, ROOT } from '../../stack/config.ts'
-import { LOCAL_ANON_KEY, LOCAL_JWT_SECRET, LOCAL_SERVICE_ROLE_KEY } from '../../stack/keys.ts'
+import { LOCAL_ANON_KEY, LOCAL_SERVICE_ROLE_KEY } from '../../stack/keys.ts'
 import { startStack, type Stack } from '../../stack/stack.ts'
+import { signAccessToken } from '../../stack/tokens.ts'
 
 export { LOCAL_ANON_KEY as ANON_KEY, LOCAL_SERVICE_ROLE_KEY as SERVICE_ROLE_KEY }
 
@@ -72,14 +72,7 @@ export async function startTestStack(opts: { dataDir?: string; workdir?: string;
 }
 
 /** A signed access token like Supabase Auth issues (HS256 with the local JWT secret). */
-export async function signToken(claims: Record<string, unknown>, opts: { expiresIn?: string | number; secret?: string } = {}): Promise<string> {
-  const jwt = new SignJWT({ aud: 'authenticated', role: 'authenticated', ...claims })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuedAt()
-    .setExpirationTime(opts.expiresIn ?? '1h')
-  if (typeof claims.sub === 'string') jwt.setSubject(claims.sub)
-  return jwt.sign(new TextEncoder().encode(opts.secret ?? LOCAL_JWT_SECRET))
-}
+export const signToken = signAccessToken
 
 export interface TestUser {
   id: string
