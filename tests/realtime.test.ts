@@ -10,8 +10,9 @@ import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js'
 import pg from 'pg'
 import WebSocket from 'ws'
 import { loadConfig } from '../stack/config.ts'
-import { startStack, type Stack } from '../stack/stack.ts'
+import { startStack } from '../stack/stack.ts'
 import { ANON_KEY, anonClient, createUser, freePort, signToken, startTestStack, tempDataDir, userClient, waitFor, type TestStack, type TestUser } from './helpers/stack.ts'
+import { listen, realtimeAs, type Change } from './helpers/realtime.ts'
 
 const SCHEMA = `
   create table public.rt_threads (id int primary key, owner_id uuid not null default auth.uid());
@@ -32,32 +33,8 @@ const SCHEMA = `
   create policy "owners remove messages" on public.rt_notes for delete to authenticated using (owner_id = (select auth.uid()));
   alter publication supabase_realtime add table public.rt_notes;`
 
-interface Change {
-  eventType: string
-  new: Record<string, unknown>
-  old: Record<string, unknown>
-  table: string
-}
 
-/** A supabase-js client whose Realtime connection carries the user's token (supabase.realtime.setAuth). */
-async function realtimeAs(stack: Pick<Stack, 'apiUrl'>, token: string): Promise<SupabaseClient> {
-  const client = userClient(stack, token)
-  await client.realtime.setAuth(token)
-  return client
-}
 
-/** Subscribes and resolves once the server confirmed the join; collects change payloads in `into`. */
-function listen(client: SupabaseClient, name: string, filter: Record<string, string>, into: Change[]): Promise<RealtimeChannel> {
-  return new Promise((resolve, reject) => {
-    const channel = client
-      .channel(name)
-      .on('postgres_changes', filter as never, (p: unknown) => into.push(p as Change))
-      .subscribe((status, err) => {
-        if (status === 'SUBSCRIBED') resolve(channel)
-        else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') reject(err ?? new Error(status))
-      })
-  })
-}
 
 const { Client } = pg
 const settle = () => new Promise((r) => setTimeout(r, 400))

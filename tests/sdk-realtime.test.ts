@@ -3,33 +3,13 @@
 // another process) as they are written — and another user, subscribed to the whole table, sees none of them.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js'
+import type { SupabaseClient } from '@supabase/supabase-js'
 import { createMemory, type Memory } from '../client/index.ts'
-import { createUser, startTestStack, userClient, waitFor, type TestStack, type TestUser } from './helpers/stack.ts'
+import { createUser, startTestStack, waitFor, type TestStack, type TestUser } from './helpers/stack.ts'
+import { listen, realtimeAs, type Change } from './helpers/realtime.ts'
 
-interface Change {
-  eventType: string
-  table: string
-  new: Record<string, unknown>
-}
 
-async function realtimeAs(stack: TestStack, user: TestUser): Promise<SupabaseClient> {
-  const client = userClient(stack, user.token)
-  await client.realtime.setAuth(user.token)
-  return client
-}
 
-function listen(client: SupabaseClient, name: string, filter: Record<string, string>, into: Change[]): Promise<RealtimeChannel> {
-  return new Promise((resolve, reject) => {
-    const channel = client
-      .channel(name)
-      .on('postgres_changes', filter as never, (p: unknown) => into.push(p as Change))
-      .subscribe((status, err) => {
-        if (status === 'SUBSCRIBED') resolve(channel)
-        else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') reject(err ?? new Error(status))
-      })
-  })
-}
 
 describe('Realtime changes of threads, messages and agent states', () => {
   let stack: TestStack
@@ -51,8 +31,8 @@ describe('Realtime changes of threads, messages and agent states', () => {
 
   it('delivers a thread\'s new messages and state changes to its owner only', async () => {
     const thread = await memory.createMemoryThread({ agentId: 'assistant' })
-    const a = await realtimeAs(stack, alice)
-    const b = await realtimeAs(stack, bob)
+    const a = await realtimeAs(stack, alice.token)
+    const b = await realtimeAs(stack, bob.token)
     clients.push(a, b)
     const aliceMessages: Change[] = []
     const aliceStates: Change[] = []
