@@ -2,7 +2,7 @@
 -- clients, the pg_cron and pg_net SQL contracts, Vault, and util.invoke_edge_function authenticating with
 -- the service key from Vault rather than the caller's (possibly absent) request headers.
 begin;
-select plan(28);
+select plan(30);
 
 -- extensions and schemas
 select has_extension('vector', 'pgvector is installed');
@@ -48,6 +48,9 @@ select ok(net.http_get('http://127.0.0.1:9/x', params => '{"q": "a b"}') > 0, 'n
 select is((select url from net.http_request_queue order by id desc limit 1), 'http://127.0.0.1:9/x?q=a%20b',
   'query parameters are URL-encoded onto the URL');
 select throws_ok($$ select net.http_post('ftp://nowhere', '{}') $$, '22023', null, 'a non-HTTP URL is refused');
+select ok(net.http_delete('http://127.0.0.1:9/items/1', timeout_milliseconds => 250) > 0, 'net.http_delete queues a request');
+select results_eq($$ select method, url, timeout_milliseconds from net.http_request_queue order by id desc limit 1 $$,
+  $$ values ('DELETE', 'http://127.0.0.1:9/items/1', 250) $$, 'the DELETE request keeps its URL and timeout');
 
 -- pg_cron contract
 select ok(cron.schedule('test-job', '*/5 * * * *', 'select 1') > 0, 'cron.schedule returns a job id');
