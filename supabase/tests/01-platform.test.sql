@@ -2,7 +2,7 @@
 -- clients, the pg_cron and pg_net SQL contracts, Vault, and util.invoke_edge_function authenticating with
 -- the service key from Vault rather than the caller's (possibly absent) request headers.
 begin;
-select plan(30);
+select plan(31);
 
 -- extensions and schemas
 select has_extension('vector', 'pgvector is installed');
@@ -61,6 +61,9 @@ select results_eq($$ select schedule, command from cron.job where jobname = 'tes
 select throws_ok($$ select cron.schedule('bad', '61 seconds', 'select 1') $$, '22023', 'invalid schedule: 61 seconds',
   'an invalid schedule is refused');
 select ok(cron.unschedule('test-job'), 'cron.unschedule removes a job by name');
+select results_eq($$ select schedule, command like 'delete from cron.job_run_details where end_time < now() - interval%' from cron.job
+                      where jobname = 'purge-cron-history' $$,
+  $$ values ('17 3 * * *', true) $$, 'a nightly job keeps pg_cron''s run history bounded');
 
 select * from finish();
 rollback;
