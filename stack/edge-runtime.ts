@@ -24,6 +24,8 @@ export class EdgeRuntime {
   private stopping = false
   private watcher: FSWatcher | null = null
   private restartTimer: NodeJS.Timeout | null = null
+  /** Consecutive exits before a runtime became ready: spaces out restarts of a runtime that cannot start. */
+  private crashes = 0
   private readonly log: (line: string) => void
 
   constructor(private opts: EdgeRuntimeOptions) {
@@ -68,6 +70,7 @@ export class EdgeRuntime {
         if (!started && line.startsWith('{"ready":')) {
           this.port = JSON.parse(line).ready
           started = true
+          this.crashes = 0
           resolve()
         } else this.log(`functions: ${line}`)
       })
@@ -77,9 +80,11 @@ export class EdgeRuntime {
         if (this.child === child) {
           this.child = null
           if (!this.stopping) {
-            this.log(`functions: runtime exited (code ${code}, signal ${signal}); restarting`)
+            const delay = Math.min(250 * 2 ** this.crashes, 10_000)
+            this.crashes++
+            this.log(`functions: runtime exited (code ${code}, signal ${signal}); restarting in ${delay} ms`)
             this.ready = null
-            setTimeout(() => void this.spawn().catch((e) => this.log(`functions: ${e.message}`)), 250)
+            setTimeout(() => void this.spawn().catch((e) => this.log(`functions: ${e.message}`)), delay)
           }
         }
       })

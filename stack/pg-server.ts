@@ -155,7 +155,10 @@ class SessionArbiter {
 
   clearQueueForHandler(handlerId: number): void {
     this.closed.add(handlerId)
+    const tail = this.chains.get(handlerId) ?? Promise.resolve()
     this.chains.delete(handlerId)
+    // Once the client's last queued message has given up, nothing refers to its id any more.
+    void tail.finally(() => this.closed.delete(handlerId))
   }
 
   async clearTransactionIfNeeded(handlerId: number): Promise<void> {
