@@ -70,7 +70,7 @@ select throws_ok($$ select load_agent_state(current_setting('test.a')::uuid) $$,
   'load_agent_state: Alice''s thread is not found for Bob');
 select throws_ok($$ select save_agent_state(current_setting('test.a')::uuid, null, '{"pwned": true}') $$, 'P0002',
   format('thread %s not found', current_setting('test.a')), 'save_agent_state: Alice''s thread is not found for Bob');
-select throws_ok($$ select build_context(current_setting('test.a')::uuid, 1000) $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select build_context(current_setting('test.a')::uuid, 1000) $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'build_context: Alice''s thread is not found for Bob');
 select throws_ok($$ select create_thread(owner_id => tests.get_supabase_uid('alice')) $$, '42501', null,
   'create_thread: Bob cannot create a thread for Alice');
