@@ -35,15 +35,11 @@ $$;
 revoke all on function private.require_query_text(text) from public, anon;
 grant execute on function private.require_query_text(text) to authenticated, service_role;
 
--- private.search_filter_sql(source, thread_id, agent_id, roles, document_ids, metadata, created_after,
---     created_before) → text
---   A SQL condition on the candidate row `c` of `source` (values inlined as quoted literals) implementing
---   the filters; 'true' when none is given. Raises 22023 naming the argument for an unknown source, a
---   filter that does not apply to the source (thread_id, agent_id, roles: messages only; document_ids:
---   document_chunks only), metadata that is not a JSON object, or created_after later than created_before.
---   Row level security still applies on top of it. Callable by authenticated and service_role.
-create or replace function private.search_filter_sql(
-  source text,
+-- private.search_filters(thread_id, agent_id, roles, document_ids, metadata, created_after, created_before)
+--     → jsonb
+--   The filters of a public search function as one JSON object (null arguments and an empty metadata
+--   filter left out), the form the ranking functions take.
+create or replace function private.search_filters(
   thread_id uuid default null,
   agent_id text default null,
   roles public.message_role[] default null,
@@ -52,60 +48,142 @@ create or replace function private.search_filter_sql(
   created_after timestamptz default null,
   created_before timestamptz default null
 )
+returns jsonb
+language sql
+immutable
+security invoker
+as $$
+  select jsonb_strip_nulls(jsonb_build_object(
+    'thread_id', thread_id, 'agent_id', agent_id, 'roles', to_jsonb(roles), 'document_ids', to_jsonb(document_ids),
+    'metadata', case when metadata = '{}' then null else metadata end,
+    'created_after', created_after, 'created_before', created_before))
+$$;
+revoke all on function private.search_filters(uuid, text, public.message_role[], uuid[], jsonb, timestamptz, timestamptz) from public, anon;
+grant execute on function private.search_filters(uuid, text, public.message_role[], uuid[], jsonb, timestamptz, timestamptz)
+  to authenticated, service_role;
+
+-- private.search_filter_sql(source text, filters jsonb) → text
+--   A SQL condition on the candidate row `c` of `source` implementing `filters` — every value converted by
+--   its type's input function and inlined as a quoted literal, so the result is safe to run even in a
+--   security definer function; 'true' when there are none. Keys:
+--     thread_id, agent_id, roles      messages only: one thread, the threads of one agent, some roles
+--     document_ids                    document_chunks only
+--     metadata                        a JSON object the row's metadata must contain (for chunks: the
+--                                     document's metadata merged with the chunk's)
+--     created_after, created_before   created_after ≤ created_at < created_before
+--     recall {thread_id, before: [created_at, id], agent_id, include_tools}
+--                                     (build_context) messages of that thread older than `before`, or of
+--                                     the agent's other threads; never system messages, no tool messages
+--                                     unless include_tools
+--   Raises 22023 naming the filter for an unknown source or key, a filter that does not apply to the
+--   source, metadata that is not an object, or created_after > created_before (and the input errors of
+--   uuid / timestamptz / message_role for malformed values). Callable by authenticated and service_role.
+create or replace function private.search_filter_sql(source text, filters jsonb)
 returns text
 language plpgsql
 immutable
 security invoker
 as $$
 declare
+  f jsonb := coalesce(filters, '{}');
   parts text[] := '{}';
+  unknown text[];
+  r jsonb;
 begin
   if source is null or source not in ('messages', 'document_chunks') then
     raise exception 'source must be messages or document_chunks (got %)', coalesce(source, 'null') using errcode = '22023';
   end if;
-  if source <> 'messages' and (thread_id is not null or agent_id is not null or roles is not null) then
+  if jsonb_typeof(f) <> 'object' then
+    raise exception 'filters must be a JSON object' using errcode = '22023';
+  end if;
+  select array_agg(k order by k) into unknown from jsonb_object_keys(f) k
+   where k not in ('thread_id', 'agent_id', 'roles', 'document_ids', 'metadata', 'created_after', 'created_before', 'recall');
+  if unknown is not null then
+    raise exception 'unknown filter(s): %', array_to_string(unknown, ', ') using errcode = '22023';
+  end if;
+  if source <> 'messages' and (f ? 'thread_id' or f ? 'agent_id' or f ? 'roles' or f ? 'recall') then
     raise exception 'thread_id, agent_id and roles filter source messages, not %', source using errcode = '22023';
   end if;
-  if source <> 'document_chunks' and document_ids is not null then
+  if source <> 'document_chunks' and f ? 'document_ids' then
     raise exception 'document_ids filters source document_chunks, not %', source using errcode = '22023';
   end if;
-  if metadata is not null and jsonb_typeof(metadata) <> 'object' then
-    raise exception 'filter must be a JSON object of metadata to match (got %)', jsonb_typeof(metadata) using errcode = '22023',
+  if f ? 'metadata' and jsonb_typeof(f -> 'metadata') <> 'object' then
+    raise exception 'filter must be a JSON object of metadata to match (got %)', jsonb_typeof(f -> 'metadata') using errcode = '22023',
       hint = 'Rows match when their metadata contains it (jsonb @>), e.g. {"topic": "billing"}.';
   end if;
-  if created_after > created_before then
-    raise exception 'created_after (%) is later than created_before (%)', created_after, created_before using errcode = '22023';
+  if (f ->> 'created_after')::timestamptz > (f ->> 'created_before')::timestamptz then
+    raise exception 'created_after (%) is later than created_before (%)', f ->> 'created_after', f ->> 'created_before'
+      using errcode = '22023';
   end if;
-  if thread_id is not null then
-    parts := parts || format('c.thread_id = %L::uuid', thread_id);
+  if f ? 'thread_id' then
+    parts := parts || format('c.thread_id = %L::uuid', (f ->> 'thread_id')::uuid);
   end if;
-  if agent_id is not null then
-    parts := parts || format('c.thread_id in (select t.id from public.memory_threads t where t.agent_id = %L)', agent_id);
+  if f ? 'agent_id' then
+    parts := parts || format('c.thread_id in (select t.id from public.memory_threads t where t.agent_id = %L)', f ->> 'agent_id');
   end if;
-  if roles is not null then
-    parts := parts || format('c.role = any (%L::public.message_role[])', roles);
+  if f ? 'roles' then
+    parts := parts || format('c.role = any (%L::public.message_role[])',
+                             array(select jsonb_array_elements_text(f -> 'roles'))::public.message_role[]);
   end if;
-  if document_ids is not null then
-    parts := parts || format('c.document_id = any (%L::uuid[])', document_ids);
+  if f ? 'document_ids' then
+    parts := parts || format('c.document_id = any (%L::uuid[])', array(select jsonb_array_elements_text(f -> 'document_ids'))::uuid[]);
   end if;
-  if metadata is not null and metadata <> '{}' then
+  if f ? 'metadata' and f -> 'metadata' <> '{}' then
     parts := parts || case source
-      when 'messages' then format('c.metadata @> %L::jsonb', metadata)
-      else format('(coalesce((select d.metadata from public.documents d where d.id = c.document_id), ''{}'') || c.metadata) @> %L::jsonb',
-                  metadata) end;
+      when 'messages' then format('c.metadata @> %L::jsonb', f -> 'metadata')
+      else format('(coalesce((select d.metadata from public.documents d where d.id = c.document_id), %L) || c.metadata) @> %L::jsonb',
+                  '{}', f -> 'metadata') end;
   end if;
-  if created_after is not null then
-    parts := parts || format('c.created_at >= %L::timestamptz', created_after);
+  if f ? 'created_after' then
+    parts := parts || format('c.created_at >= %L::timestamptz', (f ->> 'created_after')::timestamptz);
   end if;
-  if created_before is not null then
-    parts := parts || format('c.created_at < %L::timestamptz', created_before);
+  if f ? 'created_before' then
+    parts := parts || format('c.created_at < %L::timestamptz', (f ->> 'created_before')::timestamptz);
+  end if;
+  if f ? 'recall' then
+    r := f -> 'recall';
+    parts := parts || format('((c.thread_id = %1$L::uuid and (c.created_at, c.id) < (%2$L::timestamptz, %3$L::uuid))%4$s)',
+      (r ->> 'thread_id')::uuid, (r -> 'before' ->> 0)::timestamptz, (r -> 'before' ->> 1)::uuid,
+      case when r ->> 'agent_id' is not null
+           then format(' or (c.thread_id <> %L::uuid and c.thread_id in (select t.id from public.memory_threads t where t.agent_id = %L))',
+                       (r ->> 'thread_id')::uuid, r ->> 'agent_id')
+           else '' end);
+    parts := parts || format('c.role <> %L', 'system');
+    if not coalesce((r ->> 'include_tools')::boolean, true) then
+      parts := parts || format('c.role <> %L and c.tool_call_id is null and c.tool_name is null', 'tool');
+    end if;
   end if;
   return coalesce(nullif(array_to_string(parts, ' and '), ''), 'true');
 end
 $$;
-revoke all on function private.search_filter_sql(text, uuid, text, public.message_role[], uuid[], jsonb, timestamptz, timestamptz) from public, anon;
-grant execute on function private.search_filter_sql(text, uuid, text, public.message_role[], uuid[], jsonb, timestamptz, timestamptz)
-  to authenticated, service_role;
+revoke all on function private.search_filter_sql(text, jsonb) from public, anon;
+grant execute on function private.search_filter_sql(text, jsonb) to authenticated, service_role;
+
+-- private.caller_visibility_sql() → text
+--   The condition on a row `c` (with owner_id) that stands for the row level security of the searchable
+--   tables, for the security definer ranking function that cannot rely on it (see the BM25 migration):
+--   'true' for a caller that bypasses row level security (service_role, a superuser or a BYPASSRLS role
+--   such as postgres), the signed-in user's own rows (owner_id = auth.uid()) otherwise, and 'false' when
+--   there is no user. The caller is the role the request switched to (PostgREST's SET ROLE, which a
+--   security definer function does not change), else the session user.
+create or replace function private.caller_visibility_sql()
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  caller name := coalesce(nullif(current_setting('role', true), 'none'), session_user);
+begin
+  if exists (select from pg_catalog.pg_roles r where r.rolname = caller and (r.rolsuper or r.rolbypassrls)) then
+    return 'true';
+  end if;
+  return coalesce(format('c.owner_id = %L::uuid', auth.uid()), 'false');
+end
+$$;
+revoke all on function private.caller_visibility_sql() from public, anon;
+grant execute on function private.caller_visibility_sql() to authenticated, service_role;
 
 -- The rows a search returns, whatever the source: for messages thread_id and role, for chunks document_id,
 -- heading_path and parent_id; metadata is the message's, or the document's merged with the chunk's.

@@ -16,17 +16,17 @@
 -- default); a filter rarer than that returns fewer rows, and an exact scan (the planner's choice when a
 -- filter's index is far more selective) returns exact results.
 
--- private.vector_rank(source text, query_embedding vector, match_count integer, filter_sql text, model text)
+-- private.vector_rank(source text, query_embedding vector, match_count integer, filters jsonb, model text)
 --     → table (id uuid, similarity double precision, rank integer)
 --   The `match_count` rows of `source` nearest to `query_embedding` (cosine) among those with an embedding
---   in `model` (null: the default model) that pass `filter_sql` (a condition on the row `c`, built by
---   private.search_filter_sql), nearest first. similarity = 1 − cosine distance. Errors: 22000 a query
+--   in `model` (null: the default model) that pass `filters` (see private.search_filter_sql), nearest
+--   first. Security invoker: row level security applies (ordering by the HNSW index is unaffected by it). similarity = 1 − cosine distance. Errors: 22000 a query
 --   vector whose size is not the model's, naming both; 22023 unknown model or source; 22004 null vector.
 create or replace function private.vector_rank(
   source text,
   query_embedding extensions.vector,
   match_count integer,
-  filter_sql text default 'true',
+  filters jsonb default '{}',
   model text default null
 )
 returns table (id uuid, similarity double precision, rank integer)
@@ -68,12 +68,12 @@ begin
          order by e.embedding::extensions.%1$s(%2$s) operator(extensions.<=>) $1::extensions.%1$s(%2$s)
          limit $2) x
      order by x.distance, x.id$q$,
-    m.storage, m.dims, rel, m.name, vector_rank.source, coalesce(vector_rank.filter_sql, 'true'))
+    m.storage, m.dims, rel, m.name, vector_rank.source, private.search_filter_sql(vector_rank.source, vector_rank.filters))
     using vector_rank.query_embedding, vector_rank.match_count;
 end
 $$;
-revoke all on function private.vector_rank(text, extensions.vector, integer, text, text) from public, anon;
-grant execute on function private.vector_rank(text, extensions.vector, integer, text, text) to authenticated, service_role;
+revoke all on function private.vector_rank(text, extensions.vector, integer, jsonb, text) from public, anon;
+grant execute on function private.vector_rank(text, extensions.vector, integer, jsonb, text) to authenticated, service_role;
 
 -- A message found by vector search, with its cosine similarity to the query and its rank.
 create type public.memory_match as (
@@ -118,8 +118,8 @@ begin
   return query
     select m.id, m.thread_id, m.role, m.content, m.metadata, m.created_at, v.similarity, v.rank
       from private.vector_rank('messages', match_memories.query_embedding, match_memories.match_count,
-             private.search_filter_sql('messages', match_memories.thread_id, match_memories.agent_id, match_memories.roles,
-                                       null, match_memories.filter, match_memories.created_after, match_memories.created_before),
+             private.search_filters(match_memories.thread_id, match_memories.agent_id, match_memories.roles,
+                                    null, match_memories.filter, match_memories.created_after, match_memories.created_before),
              match_memories.model) v
       join public.messages m on m.id = v.id
      order by v.rank;
@@ -168,8 +168,8 @@ begin
   return query
     with ranked as materialized (
       select * from private.vector_rank('document_chunks', match_documents.query_embedding, match_documents.match_count,
-             private.search_filter_sql('document_chunks', null, null, null, match_documents.document_ids, match_documents.filter,
-                                       match_documents.created_after, match_documents.created_before),
+             private.search_filters(null, null, null, match_documents.document_ids, match_documents.filter,
+                                    match_documents.created_after, match_documents.created_before),
              match_documents.model))
     select r.id, s.content, s.metadata, (e.embedding::text)::jsonb, r.similarity, r.rank, s.document_id, s.heading_path,
            s.parent_id, s.created_at

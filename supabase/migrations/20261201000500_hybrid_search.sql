@@ -7,7 +7,7 @@
 -- reachable); a row found by one channel only gets that channel's term. Both channels apply the same
 -- filters and row level security. Cost: one BM25 ranking and one HNSW scan of `candidates` rows each.
 
--- private.hybrid_rank(source, query_text, query_embedding, match_count, filter_sql, bm25_weight,
+-- private.hybrid_rank(source, query_text, query_embedding, match_count, filters, bm25_weight,
 --     vector_weight, rrf_k, candidates, model)
 --     → table (id, score, rank, bm25_rank, bm25_score, vector_rank, vector_score, matched)
 --   The fused ranking (see the header), best first (ties by id). A null query_embedding (or a zero
@@ -18,7 +18,7 @@ create or replace function private.hybrid_rank(
   query_text text,
   query_embedding extensions.vector,
   match_count integer,
-  filter_sql text,
+  filters jsonb,
   bm25_weight double precision,
   vector_weight double precision,
   rrf_k integer,
@@ -41,11 +41,11 @@ security invoker
 set search_path = ''
 as $$
   with b as materialized (
-    select * from private.bm25_rank(hybrid_rank.source, hybrid_rank.query_text, hybrid_rank.candidates, hybrid_rank.filter_sql)
+    select * from private.bm25_rank(hybrid_rank.source, hybrid_rank.query_text, hybrid_rank.candidates, hybrid_rank.filters)
      where hybrid_rank.bm25_weight > 0),
   v as materialized (
     select * from private.vector_rank(hybrid_rank.source, hybrid_rank.query_embedding, hybrid_rank.candidates,
-                                      hybrid_rank.filter_sql, hybrid_rank.model)
+                                      hybrid_rank.filters, hybrid_rank.model)
      where hybrid_rank.query_embedding is not null and hybrid_rank.vector_weight > 0),
   fused as (
     select coalesce(b.id, v.id) as id,
@@ -59,8 +59,8 @@ as $$
    order by f.score desc, f.id
    limit hybrid_rank.match_count
 $$;
-revoke all on function private.hybrid_rank(text, text, extensions.vector, integer, text, double precision, double precision, integer, integer, text) from public, anon;
-grant execute on function private.hybrid_rank(text, text, extensions.vector, integer, text, double precision, double precision, integer, integer, text)
+revoke all on function private.hybrid_rank(text, text, extensions.vector, integer, jsonb, double precision, double precision, integer, integer, text) from public, anon;
+grant execute on function private.hybrid_rank(text, text, extensions.vector, integer, jsonb, double precision, double precision, integer, integer, text)
   to authenticated, service_role;
 
 -- private.hybrid_params(bm25_weight, vector_weight, rrf_k, candidates, match_count)
@@ -137,10 +137,11 @@ security invoker
 set search_path = ''
 as $$
 declare
-  conditions text := private.search_filter_sql(hybrid_search.source, hybrid_search.thread_id, hybrid_search.agent_id,
-    hybrid_search.roles, hybrid_search.document_ids, hybrid_search.filter, hybrid_search.created_after, hybrid_search.created_before);
+  filters jsonb := private.search_filters(hybrid_search.thread_id, hybrid_search.agent_id, hybrid_search.roles,
+    hybrid_search.document_ids, hybrid_search.filter, hybrid_search.created_after, hybrid_search.created_before);
   p record;
 begin
+  perform private.search_filter_sql(hybrid_search.source, filters);
   perform private.require_query_text(hybrid_search.query_text);
   perform private.require_limit(hybrid_search.match_count, 'match_count');
   select * into p from private.hybrid_params(hybrid_search.bm25_weight, hybrid_search.vector_weight, hybrid_search.rrf_k,
@@ -148,7 +149,7 @@ begin
   return query
     with ranked as materialized (
       select * from private.hybrid_rank(hybrid_search.source, hybrid_search.query_text, hybrid_search.query_embedding,
-                                        hybrid_search.match_count, conditions, p.bm25_weight_used, p.vector_weight_used,
+                                        hybrid_search.match_count, filters, p.bm25_weight_used, p.vector_weight_used,
                                         p.rrf_k_used, p.candidates_used, hybrid_search.model))
     select r.id, r.rank, r.score, r.bm25_rank, r.bm25_score, r.vector_rank, r.vector_score, r.matched, s.content, s.metadata,
            s.thread_id, s.role, s.document_id, s.heading_path, s.parent_id, s.created_at

@@ -148,7 +148,7 @@ as $$
 declare
   s record;
   p record;
-  conditions text;
+  filters jsonb;
 begin
   perform private.require_query_text(search_memories.query_text);
   perform private.require_limit(search_memories.match_count, 'match_count');
@@ -166,8 +166,9 @@ begin
     raise exception 'after must be between 0 and 20 (got %)', coalesce(search_memories.after::text, 'null') using errcode = '22023';
   end if;
   select * into s from private.memory_search_scope(search_memories.scope, search_memories.thread_id, search_memories.agent_id);
-  conditions := private.search_filter_sql('messages', s.scope_thread_id, s.scope_agent_id, search_memories.roles, null,
+  filters := private.search_filters(s.scope_thread_id, s.scope_agent_id, search_memories.roles, null,
     search_memories.filter, search_memories.created_after, search_memories.created_before);
+  perform private.search_filter_sql('messages', filters);
   select * into p from private.hybrid_params(
     case search_memories.mode when 'vector' then 0 else search_memories.bm25_weight end,
     case search_memories.mode when 'bm25' then 0 else search_memories.vector_weight end,
@@ -177,16 +178,16 @@ begin
     with ranked as materialized (
       select h.id, h.rank, h.score, h.bm25_rank, h.bm25_score, h.vector_rank, h.vector_score, h.matched
         from private.hybrid_rank('messages', search_memories.query_text, search_memories.query_embedding,
-                                 search_memories.match_count, conditions, p.bm25_weight_used, p.vector_weight_used,
+                                 search_memories.match_count, filters, p.bm25_weight_used, p.vector_weight_used,
                                  p.rrf_k_used, p.candidates_used, search_memories.model) h
        where search_memories.mode = 'hybrid'
       union all
       select b.id, b.rank, b.score, b.rank, b.score, null, null, b.matched
-        from private.bm25_rank('messages', search_memories.query_text, search_memories.match_count, conditions) b
+        from private.bm25_rank('messages', search_memories.query_text, search_memories.match_count, filters) b
        where search_memories.mode = 'bm25'
       union all
       select v.id, v.rank, v.similarity, null, null, v.rank, v.similarity, '{}'::text[]
-        from private.vector_rank('messages', search_memories.query_embedding, search_memories.match_count, conditions,
+        from private.vector_rank('messages', search_memories.query_embedding, search_memories.match_count, filters,
                                  search_memories.model) v
        where search_memories.mode = 'vector')
     select m.id, m.thread_id, m.role, m.content, m.metadata, m.created_at, private.encode_cursor('m', m.created_at, m.id),

@@ -42,7 +42,7 @@ set search_path = ''
 as $$
 declare
   mode text := recall ->> 'mode';
-  conditions text;
+  filters jsonb;
   hit record;
   near record;
   taken uuid[] := coalesce(exclude_ids, '{}');
@@ -53,21 +53,14 @@ declare
   used bigint := 0;
   items jsonb := '[]';
   considered integer := 0;
-  eligible text;
 begin
-  -- This thread: only older than the window; the agent's other threads: everything (row level security
-  -- keeps them the caller's).
-  eligible := format('(c.thread_id = %L::uuid and (c.created_at, c.id) < (%L::timestamptz, %L::uuid))',
-                     thread.id, boundary_created_at, boundary_id);
-  if recall ->> 'scope' = 'agent' and thread.agent_id is not null then
-    eligible := format('(%s or (c.thread_id <> %L::uuid and c.thread_id in (select t.id from public.memory_threads t where t.agent_id = %L)))',
-                       eligible, thread.id, thread.agent_id);
-  end if;
-  conditions := eligible || ' and c.role <> ''system'''
-    || case when include_tools then '' else ' and c.role <> ''tool'' and c.tool_call_id is null and c.tool_name is null' end;
+  -- This thread: only older than the window; the agent's other threads: everything that is the caller's.
+  filters := jsonb_build_object('recall', jsonb_build_object(
+    'thread_id', thread.id, 'before', jsonb_build_array(boundary_created_at, boundary_id),
+    'agent_id', case when recall ->> 'scope' = 'agent' then thread.agent_id end, 'include_tools', include_tools));
 
   for hit in
-    select h.* from private.hybrid_rank('messages', query_text, query_embedding, (recall ->> 'k')::integer, conditions,
+    select h.* from private.hybrid_rank('messages', query_text, query_embedding, (recall ->> 'k')::integer, filters,
                                         case when mode = 'vector' then 0 else 1 end,
                                         case when mode = 'bm25' then 0 else 1 end,
                                         (private.setting('retrieval', 'rrf_k', '60') #>> '{}')::integer,
