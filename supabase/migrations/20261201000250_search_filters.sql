@@ -8,7 +8,7 @@
 
 insert into public.settings (category, key, value, description) values
   ('retrieval', 'rrf_k', '60', 'Reciprocal rank fusion constant k of hybrid_search (1..1000).'),
-  ('retrieval', 'hybrid_candidates', '100', 'Candidates hybrid_search takes from each channel when not given (1..10000).')
+  ('retrieval', 'hybrid_candidates', '20', 'Fewest candidates hybrid_search takes from each channel when not given (default: twice match_count, at least this).')
 on conflict (category, key) do nothing;
 
 -- private.require_query_text(query_text text) → text
@@ -247,3 +247,42 @@ create type public.search_hit as (
 );
 comment on type public.search_hit is
   'A search result: rank and score, each channel''s rank and score (BM25, vector), matched lexemes, and the row.';
+
+-- private.retrieval_settings_changed() → trigger
+--   AFTER INSERT OR UPDATE row trigger on public.settings for category 'retrieval' (and the context
+--   recall share): refuses a value outside its range with 22023 naming the setting, so a bad value can
+--   never reach a search.
+create or replace function private.retrieval_settings_changed()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v jsonb := new.value;
+  spec record;
+begin
+  select * into spec from (values
+    ('retrieval', 'bm25_k1', 0::numeric, 10::numeric, false),
+    ('retrieval', 'bm25_b', 0, 1, false),
+    ('retrieval', 'rrf_k', 1, 1000, true),
+    ('retrieval', 'hybrid_candidates', 1, 10000, true),
+    ('context', 'recall_budget_share', 0, 1, false)
+  ) x(category, key, lo, hi, whole)
+  where x.category = new.category and x.key = new.key;
+  if not found then
+    return null;
+  end if;
+  if jsonb_typeof(v) <> 'number' or v::text::numeric not between spec.lo and spec.hi
+     or (spec.whole and v::text::numeric <> trunc(v::text::numeric)) then
+    raise exception 'setting %.% must be % between % and %, got %', new.category, new.key,
+      case when spec.whole then 'a whole number' else 'a number' end, spec.lo, spec.hi, v
+      using errcode = '22023';
+  end if;
+  return null;
+end
+$$;
+revoke all on function private.retrieval_settings_changed() from public, anon, authenticated;
+
+create trigger settings_retrieval_changed after insert or update on public.settings
+  for each row when (new.category in ('retrieval', 'context')) execute function private.retrieval_settings_changed();

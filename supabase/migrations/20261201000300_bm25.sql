@@ -14,9 +14,10 @@
 --   Defaults k1 = 0.9, b = 0.4 (settings retrieval.bm25_k1 / retrieval.bm25_b; Anserini's BEIR defaults).
 --
 -- Statistics: private.bm25_corpus (source, owner_id) → doc_count, total_length and private.bm25_terms
--- (source, owner_id, lexeme) → doc_freq. Three statement-level triggers per source (transition tables)
--- apply one delta per statement: inserts add, deletes subtract, updates apply the difference between the
--- old and new lexeme sets of the rows whose fts changed. They are never recomputed per query.
+-- (source, owner_id, lexeme) → doc_freq. Statement-level triggers per source (transition tables) apply
+-- one delta per statement: inserts add, deletes subtract (also cascaded deletes), updates apply the
+-- difference between the old and new lexeme sets of the rows whose fts changed, a truncate clears them.
+-- They are never recomputed per query.
 --
 -- Exactness under concurrency: the deltas are written in the writer's own transaction with
 -- `insert … on conflict do update set x = x + delta`, which row-locks the counters it changes; a concurrent
@@ -198,6 +199,25 @@ end
 $$;
 revoke all on function private.bm25_on_change() from public, anon, authenticated;
 
+-- private.bm25_on_truncate() → trigger
+--   AFTER TRUNCATE statement trigger of a BM25 source (row triggers do not see a truncate): the source's
+--   statistics go with its rows.
+create or replace function private.bm25_on_truncate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  src text := (select s.source from private.bm25_sources s where s.relation = tg_relid);
+begin
+  delete from private.bm25_corpus c where c.source = src;
+  delete from private.bm25_terms t where t.source = src;
+  return null;
+end
+$$;
+revoke all on function private.bm25_on_truncate() from public, anon, authenticated;
+
 -- util.register_bm25_source(source regclass) → void
 --   Makes a table of schema public rankable by BM25: checks it has id uuid, owner_id uuid, fts tsvector and
 --   fts_length integer, installs the statement-level triggers and computes its statistics from the rows
@@ -244,6 +264,9 @@ begin
                  'for each statement execute function private.bm25_on_change()', source);
   execute format('create trigger bm25_on_delete after delete on %s referencing old table as old_rows '
                  'for each statement execute function private.bm25_on_change()', source);
+  execute format('drop trigger if exists bm25_on_truncate on %s', source);
+  execute format('create trigger bm25_on_truncate after truncate on %s '
+                 'for each statement execute function private.bm25_on_truncate()', source);
 end
 $$;
 revoke all on function util.register_bm25_source(regclass) from public, anon, authenticated;
@@ -251,9 +274,9 @@ revoke all on function util.register_bm25_source(regclass) from public, anon, au
 select util.register_bm25_source('public.messages');
 select util.register_bm25_source('public.document_chunks');
 
--- Keep each row's tsvector in the row itself: scoring reads it for every candidate, and a tsvector barely
--- compresses, so with the default storage a long row has it moved to the TOAST table — one more index
--- lookup and page per read (measured: 3x slower candidates). MAIN moves the other wide columns out first.
+-- Scoring reads each candidate's tsvector: keep it uncompressed in the row where it fits (MAIN: the wide
+-- text columns are compressed and moved to TOAST first), so a candidate costs no decompression or TOAST
+-- fetch.
 alter table public.messages alter column fts set storage main;
 alter table public.document_chunks alter column fts set storage main;
 

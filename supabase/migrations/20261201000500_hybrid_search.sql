@@ -2,9 +2,10 @@
 --
 --   score(d) = bm25_weight / (rrf_k + bm25_rank(d)) + vector_weight / (rrf_k + vector_rank(d))
 --
--- Each channel contributes its best `candidates` rows (default setting retrieval.hybrid_candidates, 100;
--- at least match_count; no fixed cap — unlike the 30 of Supabase's guide, so deep results stay
--- reachable); a row found by one channel only gets that channel's term. Both channels apply the same
+-- Each channel contributes its best `candidates` rows (default: twice match_count, at least setting
+-- retrieval.hybrid_candidates = 20; any number up to 10,000 can be asked for — no fixed cap like the 30 of
+-- Supabase's guide, so deep results stay reachable); a row found by one channel only gets that channel's
+-- term. Both channels apply the same
 -- filters and row level security. Cost: one BM25 ranking and one HNSW scan of `candidates` rows each.
 
 -- private.hybrid_rank(source, query_text, query_embedding, match_count, filters, bm25_weight,
@@ -66,8 +67,8 @@ grant execute on function private.hybrid_rank(text, text, extensions.vector, int
 -- private.hybrid_params(bm25_weight, vector_weight, rrf_k, candidates, match_count)
 --     → (bm25_weight, vector_weight, rrf_k, candidates)
 --   Defaults and checks for the fusion parameters: weights ≥ 0 and not both 0 (default 1 each), rrf_k
---   1..1000 (setting retrieval.rrf_k, 60), candidates match_count..10000 (setting retrieval.hybrid_candidates,
---   at least match_count). Raises 22023 naming the parameter.
+--   1..1000 (setting retrieval.rrf_k, 60), candidates match_count..10000 (default twice match_count, at least
+--   setting retrieval.hybrid_candidates, 20). Raises 22023 naming the parameter.
 create or replace function private.hybrid_params(
   bm25_weight double precision, vector_weight double precision, rrf_k integer, candidates integer, match_count integer,
   out bm25_weight_used double precision, out vector_weight_used double precision, out rrf_k_used integer,
@@ -93,7 +94,7 @@ begin
     raise exception 'rrf_k must be between 1 and 1000 (got %)', rrf_k_used using errcode = '22023';
   end if;
   candidates_used := coalesce(candidates,
-    greatest(match_count, (private.setting('retrieval', 'hybrid_candidates', '100') #>> '{}')::integer));
+    least(10000, greatest(2 * match_count, (private.setting('retrieval', 'hybrid_candidates', '20') #>> '{}')::integer)));
   if candidates_used < match_count or candidates_used > 10000 then
     raise exception 'candidates must be between match_count (%) and 10000 (got %)', match_count, candidates_used
       using errcode = '22023';

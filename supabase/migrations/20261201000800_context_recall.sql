@@ -64,8 +64,8 @@ begin
                                         case when mode = 'vector' then 0 else 1 end,
                                         case when mode = 'bm25' then 0 else 1 end,
                                         (private.setting('retrieval', 'rrf_k', '60') #>> '{}')::integer,
-                                        greatest((recall ->> 'k')::integer,
-                                                 (private.setting('retrieval', 'hybrid_candidates', '100') #>> '{}')::integer)) h
+                                        greatest(2 * (recall ->> 'k')::integer,
+                                                 (private.setting('retrieval', 'hybrid_candidates', '20') #>> '{}')::integer)) h
      order by h.rank
   loop
     considered := considered + 1;
