@@ -3,8 +3,8 @@
 // its line, and the tests it planned but never ran count as failed.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Database } from '../../stack/db.ts'
-import { lineAt } from '../../stack/sql-split.ts'
+import type { Database } from '../../stack/core/database.ts'
+import { lineAt } from '../../stack/core/sql-split.ts'
 import { countTap, type TapCounts } from './tap.ts'
 
 export interface PgTapFileResult extends TapCounts {

@@ -1,4 +1,4 @@
-// Local stand-in for Supabase's edge runtime, run by Deno (started and restarted by stack/edge-runtime.ts).
+// Local stand-in for Supabase's edge runtime, run by Deno (started and restarted by stack/edge-runtime/runtime.ts).
 // Serves `supabase/functions/<name>/handler.ts` at `/<name>/...`: each handler module exports
 // `handler(req: Request): Promise<Response>` (the function's index.ts is only `Deno.serve(handler)`).
 // Usage: deno run --allow-net --allow-env --allow-read --allow-sys main.ts <functions-dir> <port>

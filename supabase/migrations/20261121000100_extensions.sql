@@ -4,7 +4,7 @@
 --   pg_net              HTTP calls from SQL to Edge Functions   → schema net (its own)
 --   pg_cron             schedules the queue workers             → schema cron (its own)
 -- pg_net and pg_cron are created only where the server offers them (hosted Supabase). The local embedded
--- stack has no such binaries and provides the same SQL API through its stand-ins (stack/bootstrap/).
+-- stack has no such binaries and provides the same SQL API through its stand-ins (stack/pg_net/, stack/pg_cron/).
 
 create extension if not exists vector with schema extensions;
 create extension if not exists pgmq;

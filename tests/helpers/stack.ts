@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { loadConfig, ROOT } from '../../stack/config.ts'
-import { LOCAL_ANON_KEY, LOCAL_SERVICE_ROLE_KEY } from '../../stack/keys.ts'
+import { loadConfig, ROOT } from '../../stack/core/config.ts'
+import { LOCAL_ANON_KEY, LOCAL_SERVICE_ROLE_KEY } from '../../stack/core/keys.ts'
 import { startStack, type Stack } from '../../stack/stack.ts'
-import { signAccessToken } from '../../stack/tokens.ts'
+import { signAccessToken } from '../../stack/core/jwt.ts'
 
 export { LOCAL_ANON_KEY as ANON_KEY, LOCAL_SERVICE_ROLE_KEY as SERVICE_ROLE_KEY }
 
