@@ -48,10 +48,12 @@ function record(ok: boolean, name: string, detail = ''): void {
 
 function addCounts(name: string, c: TapCounts, extraError: string | null = null): void {
   passed += c.passed
-  const bad = c.failed + c.missing + (extraError && c.missing === 0 ? 1 : 0)
+  // A file that planned more than it ran counts each missing test; one that ran more (or had no plan)
+  // counts the broken plan once. An error counts once unless the tests it kept from running already do.
+  const bad = c.failed + c.missing + (c.planError && c.missing === 0 ? 1 : 0) + (extraError && c.missing === 0 ? 1 : 0)
   failed += bad
   for (const f of c.failures) failures.push(`${name}: ${f.name}`)
-  if (c.missing) failures.push(`${name}: ${c.missing} planned test(s) did not run`)
+  if (c.planError) failures.push(`${name}: ${c.planError}`)
   if (extraError) failures.push(`${name}: ${extraError.split('\n')[0]}`)
   if (c.bailout) failures.push(`${name}: bailed out: ${c.bailout}`)
 }
@@ -120,11 +122,11 @@ async function pgtap(fresh: FreshDatabase): Promise<void> {
   if (!existsSync(dir)) return
   for (const r of await runPgTap(fresh.db, dir, grep)) {
     const total = r.passed + r.failed + r.missing
-    const ok = r.failed === 0 && r.missing === 0 && !r.error && !r.bailout
+    const ok = r.failed === 0 && r.missing === 0 && !r.planError && !r.error && !r.bailout
     console.log(`  ${ok ? green('✔') : red('✖')} ${r.file}  ${r.passed}/${total}  ${secs(r.ms)}`)
     for (const f of r.failures) console.log(red(`      not ok - ${f.name}`) + (f.diag ? `\n${f.diag.replace(/^/gm, '        ')}` : ''))
     if (r.error) console.log(red(`      error: ${r.error}`))
-    if (r.missing) console.log(red(`      ${r.missing} planned test(s) did not run`))
+    if (r.planError) console.log(red(`      ${r.planError}`))
     addCounts(`supabase/tests/${r.file}`, r, r.error)
   }
 }

@@ -216,7 +216,9 @@ export class Database {
   async resetIfDirty(): Promise<void> {
     if (!this.sessionDirty) return
     this.sessionDirty = false
-    await this.pg.exec('set session authorization default; reset all;')
+    // PGlite keeps no session-start value for session_authorization, so `set session authorization
+    // default` (or RESET) leaves a client's `set session authorization anon` in place: name the owner.
+    await this.pg.exec('set session authorization postgres; reset all;')
     await this.applySessionDefaults()
   }
 

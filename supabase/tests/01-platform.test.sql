@@ -2,6 +2,7 @@
 -- clients, the pg_cron and pg_net SQL contracts, Vault, and util.invoke_edge_function authenticating with
 -- the service key from Vault rather than the caller's (possibly absent) request headers.
 begin;
+\ir helpers/test_helpers.psql
 select plan(31);
 
 -- extensions and schemas

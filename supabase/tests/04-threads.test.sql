@@ -2,6 +2,7 @@
 -- metadata filters), update_thread (partial patches), delete_thread (cascading), and the errors for bad
 -- input — each leaving nothing written.
 begin;
+\ir helpers/test_helpers.psql
 select plan(44);
 
 select tests.create_supabase_user('alice');

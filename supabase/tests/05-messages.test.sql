@@ -2,7 +2,8 @@
 -- a thread even for one statement, token estimates vs exact counts, size limit from settings) and
 -- load_messages (keyset pages in both directions, cursors, bad input).
 begin;
-select plan(55);
+\ir helpers/test_helpers.psql
+select plan(60);
 
 select tests.create_supabase_user('alice');
 select tests.authenticate_as('alice');

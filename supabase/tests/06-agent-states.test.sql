@@ -1,6 +1,7 @@
 -- Agent state with optimistic concurrency: versions start at 1 and grow by one per write, a write based on
 -- a stale version is a conflict (PT409) that changes nothing, agent_id defaults to the thread's agent.
 begin;
+\ir helpers/test_helpers.psql
 select plan(24);
 
 select tests.create_supabase_user('alice');

@@ -1,6 +1,7 @@
 -- Configuration: get_setting with defaults, get_agent_config (agent + model with prices + ordered tools),
 -- the seeded rows, and who may change configuration.
 begin;
+\ir helpers/test_helpers.psql
 select plan(17);
 
 select tests.create_supabase_user('alice');

@@ -3,6 +3,7 @@
 -- of Alice's looks exactly like an unknown id (P0002 "thread <id> not found"). anon can reach nothing;
 -- service_role can do everything.
 begin;
+\ir helpers/test_helpers.psql
 select plan(55);
 
 select tests.create_supabase_user('alice');

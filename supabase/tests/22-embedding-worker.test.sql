@@ -3,6 +3,7 @@
 -- (with exact token counts), retry with backoff, dead-lettering after max_attempts, deferral without
 -- using an attempt, and settings validation / rescheduling.
 begin;
+\ir helpers/test_helpers.psql
 select plan(30);
 
 select vault.create_secret('https://project.example', 'project_url');
@@ -126,7 +127,7 @@ select results_eq($$ select read_ct, message ->> 'attempts', vt <= clock_timesta
 select tests.authenticate_as('alice');
 select throws_ok($$ select util.process_embeddings() $$, '42501', null, 'a signed-in user cannot run the queue worker');
 select throws_ok($$ select * from util.read_embedding_jobs(10, 30) $$, '42501', null, 'nor read jobs');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 
 -- settings
 select throws_ok($$ update public.settings set value = '0' where category = 'embeddings' and key = 'batch_size' $$,

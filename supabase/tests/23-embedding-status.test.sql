@@ -2,6 +2,7 @@
 -- util.reembed: unknown model or source, building a new model while searches keep the default, and the
 -- switch once the build is complete.
 begin;
+\ir helpers/test_helpers.psql
 select plan(20);
 
 create function pg_temp.vec(n integer) returns text language sql as $$
@@ -64,7 +65,7 @@ select ok((select oldest_job_age_seconds >= 0 and jobs_enqueued_total >= 5 from 
 select tests.authenticate_as('alice');
 select throws_ok($$ select * from util.embedding_pipeline $$, '42501', null, 'a signed-in user cannot read the pipeline view');
 select tests.clear_authentication();
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 
 -- reembed: bad input
 select throws_ok($$ select util.reembed('text-embedding-4') $$, '22023',
