@@ -6,50 +6,60 @@ import { closest, distance } from 'fastest-levenshtein'
 import { PgError } from '../core/database.ts'
 import { ApiError } from '../core/http.ts'
 
+/**
+ * PostgREST's SQLSTATE → HTTP status rules, in the order PostgREST tries them (mapSQLtoHTTP in
+ * src/PostgREST/Error.hs of PostgREST/postgrest, as of commit c38b5fe; the same table as docs.postgrest.org
+ * "HTTP Status Codes"). A code matches a rule by equality, or by prefix when the rule ends with `*`; the
+ * first match wins; anything else is 400. Note what is NOT here: P0002 (no_data_found) is a P0 error and so
+ * a 500 — "not found" is raised as PT404.
+ */
+export const SQLSTATE_STATUS: readonly (readonly [code: string, status: number | ((message: string, anonymous: boolean) => number), note: string])[] = [
+  ['08*', 503, 'pg connection err'],
+  ['09*', 500, 'triggered action exception'],
+  ['0L*', 403, 'invalid grantor'],
+  ['0P*', 403, 'invalid role specification'],
+  ['23503', 409, 'foreign key violation'],
+  ['23505', 409, 'uniqueness violation'],
+  ['25006', 405, 'read only sql transaction'],
+  ['21000', (m) => (m.endsWith('requires a WHERE clause') ? 400 : 500), 'cardinality violation (400 only for pg-safeupdate)'],
+  ['22023', (m) => (m.startsWith('role') && m.endsWith('does not exist') ? 401 : 400), 'invalid parameter value (401 for a JWT role that does not exist)'],
+  ['25*', 500, 'invalid transaction state'],
+  ['28*', 403, 'invalid auth specification'],
+  ['2D*', 500, 'invalid transaction termination'],
+  ['38*', 500, 'external routine exception'],
+  ['39*', 500, 'external routine invocation'],
+  ['3B*', 500, 'savepoint exception'],
+  ['40*', 500, 'transaction rollback'],
+  ['53400', 500, 'config limit exceeded'],
+  ['53*', 503, 'insufficient resources'],
+  ['54*', 500, 'too complex'],
+  ['55*', 500, 'obj not in prerequisite state'],
+  ['57P01', 503, 'terminating connection due to administrator command'],
+  ['57*', 500, 'operator intervention'],
+  ['58*', 500, 'system error'],
+  ['F0*', 500, 'config file error'],
+  ['HV*', 500, 'foreign data wrapper error'],
+  ['P0001', 400, 'default code for "raise"'],
+  ['P0*', 500, 'PL/pgSQL error'],
+  ['XX*', 500, 'internal error'],
+  ['42883', (m) => (m.startsWith('function xmlagg(') ? 406 : 404), 'undefined function'],
+  ['42P01', 404, 'undefined table'],
+  ['42P17', 500, 'infinite recursion'],
+  ['42501', (_m, anonymous) => (anonymous ? 401 : 403), 'insufficient privilege (401 for anon, 403 signed in)'],
+  // RAISE ... USING ERRCODE = 'PT404': the digits are the status; PT codes that are not a number are 500.
+  ['PT*', (_m, _a) => 500, 'custom status'],
+]
+
 /** HTTP status for a SQLSTATE, as PostgREST maps it. `anonymous` decides 42501 (401 for anon, else 403). */
 export function statusForSqlState(code: string, message: string, anonymous: boolean): number {
-  if (code === '23503' || code === '23505') return 409
-  if (code === '25006') return 405
-  if (code === '21000') return message.endsWith('requires a WHERE clause') ? 400 : 500
-  if (code === '22023') return message.startsWith('role') && message.endsWith('does not exist') ? 401 : 400
-  if (code === '42883') return message.startsWith('function xmlagg(') ? 406 : 404
-  if (code === '42P01') return 404
-  if (code === '42P17') return 500
-  if (code === '42501') return anonymous ? 401 : 403
-  if (code === 'P0001') return 400
-  // PostgREST itself sends no_data_found (P0002) as 500; this project's issue 5 asks for 404, because its
-  // functions raise P0002 for an unknown or other tenant's id and clients treat that as "not found".
-  if (code === 'P0002') return 404
-  if (code === '53400') return 500
-  if (code === '57P01') return 503
-  // RAISE ... USING ERRCODE = 'PT404' chooses the status itself.
-  if (/^PT\d{3}$/.test(code)) return Number(code.slice(2))
-  const two = code.slice(0, 2)
-  switch (two) {
-    case '08':
-      return 503
-    case '0L':
-    case '0P':
-    case '28':
-      return 403
-    case '09':
-    case '25':
-    case '2D':
-    case '38':
-    case '39':
-    case '3B':
-    case '40':
-    case '54':
-    case '55':
-    case '57':
-    case '58':
-    case 'F0':
-    case 'HV':
-    case 'P0':
-    case 'XX':
-      return 500
-    case '53':
-      return 503
+  if (/^PT\d{3}$/.test(code)) {
+    const n = Number(code.slice(2))
+    // HTTP.mkStatus takes any number; a response line needs 100-999.
+    if (n >= 100) return n
+  }
+  for (const [rule, status] of SQLSTATE_STATUS) {
+    const hit = rule.endsWith('*') ? code.startsWith(rule.slice(0, -1)) : code === rule
+    if (hit) return typeof status === 'number' ? status : status(message, anonymous)
   }
   return 400
 }

@@ -110,7 +110,7 @@ begin
 
   select * into thread from public.memory_threads t where t.id = build_context.thread_id;
   if not found then
-    raise exception 'thread % not found', build_context.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', build_context.thread_id using errcode = 'PT404';
   end if;
   if budget is null then
     select a.context_token_budget into budget from public.agents a where a.id = thread.agent_id;

@@ -66,7 +66,7 @@ select throws_ok($$ select pg_temp.ctx(100, '{"tokens_per_message": -1}') $$, '2
 select throws_ok($$ select pg_temp.ctx(100, '{"max_messages": 0}') $$, '22023', null, 'max_messages 0 is refused');
 select throws_ok($$ select pg_temp.ctx(100, '[]') $$, '22023', 'options must be a JSON object (got array)', 'options that are not an object are refused');
 select throws_ok($$ select pg_temp.ctx(0) $$, '22023', 'token_budget must be a positive number of tokens (got 0)', 'a zero budget is refused');
-select throws_ok($$ select build_context('00000000-0000-0000-0000-000000000000', 100) $$, 'P0002', null, 'an unknown thread is not found');
+select throws_ok($$ select build_context('00000000-0000-0000-0000-000000000000', 100) $$, 'PT404', null, 'an unknown thread is not found');
 
 -- default budget: the agent's context_token_budget, else the setting
 select is((select token_budget from build_context(current_setting('test.t')::uuid)), 8000,
