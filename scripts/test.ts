@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import { ROOT } from '../stack/core/config.ts'
 import { freshDatabase, type FreshDatabase } from './lib/fresh-db.ts'
 import { findImportCircles } from './lib/import-circles.ts'
+import { checkFiles, loadApi } from './lib/pgmq-api.ts'
 import { runPgTap } from './lib/pgtap.ts'
 import { countTap, type TapCounts } from './lib/tap.ts'
 import { generateTypes, TYPES_FILE } from './lib/types.ts'
@@ -104,6 +105,13 @@ async function typecheck(): Promise<void> {
   const circles = await findImportCircles(ROOT, ['stack/**/*.ts', 'client/**/*.ts', 'scripts/**/*.ts', 'tests/**/*.ts'])
   record(circles.length === 0, 'no import circles (dpdm, type-only imports included)', secs(Date.now() - t))
   for (const c of circles) console.log(red(`      ${c.join(' → ')} → ${c[0]}`))
+  // Hosted Supabase offers pgmq 1.5.1 (older projects 1.4.4); the local stack has 1.11, which accepts more.
+  for (const version of ['1.5.1', '1.4.4']) {
+    t = Date.now()
+    const problems = checkFiles(ROOT, loadApi(join(ROOT, 'scripts', 'fixtures', `pgmq-${version}.api`)))
+    record(problems.length === 0, `pgmq use in supabase/ fits the pgmq ${version} API (calls, queue table columns)`, secs(Date.now() - t))
+    for (const p of problems) console.log(red(`      ${p.file}:${p.line}: ${p.message}\n        ${p.text}`))
+  }
 }
 
 async function typesDrift(fresh: FreshDatabase): Promise<void> {

@@ -3,6 +3,7 @@
 //   - the pgTAP runner runs files as a non-superuser (a superuser-only statement fails the file), runs each
 //     file on its own with the helpers included by `\ir`, and names the line an error comes from;
 //   - the import-circle check finds a circle made only of type imports;
+//   - the pgmq API check refuses calls and queue-table columns that pgmq 1.5.1 (or 1.4.4) does not have;
 //   - every stand-in SQL file under stack/ is applied by the bootstrap.
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,6 +14,7 @@ import { ROOT } from '../stack/core/config.ts'
 import { Database } from '../stack/core/database.ts'
 import { applyBootstrap, BOOTSTRAP_FILES, STACK_DIR } from '../stack/core/migrate.ts'
 import { findImportCircles } from '../scripts/lib/import-circles.ts'
+import { checkText, loadApi } from '../scripts/lib/pgmq-api.ts'
 import { expandIncludes, runPgTap, TEST_ROLE } from '../scripts/lib/pgtap.ts'
 import { countTap } from '../scripts/lib/tap.ts'
 
@@ -120,5 +122,48 @@ describe('stack layout', () => {
     const found = (readdirSync(STACK_DIR, { recursive: true }) as string[]).filter((f) => f.endsWith('.sql')).map((f) => relative(STACK_DIR, join(STACK_DIR, f))).sort()
     assert.deepEqual([...BOOTSTRAP_FILES].sort(), found)
     assert.equal(new Set(BOOTSTRAP_FILES).size, BOOTSTRAP_FILES.length)
+  })
+})
+
+describe('pgmq API check', () => {
+  const api151 = loadApi(join(ROOT, 'scripts', 'fixtures', 'pgmq-1.5.1.api'))
+  const api144 = loadApi(join(ROOT, 'scripts', 'fixtures', 'pgmq-1.4.4.api'))
+  const check = (sql: string, api = api151, file = 'planted.sql') => checkText(sql, file, api).map((p) => p.message)
+
+  it('refuses set_vt with a timestamp (1.5.1 takes whole seconds) and accepts integer seconds', () => {
+    assert.match(check(`select pgmq.set_vt('q', 1, now());`)[0] ?? '', /vt is integer \(whole seconds\) in this pgmq version, got timestamptz/)
+    assert.match(check(`select pgmq.set_vt('q', 1, clock_timestamp() + interval '5 seconds');`)[0] ?? '', /got timestamptz/)
+    assert.deepEqual(check(`select pgmq.set_vt('q', 1, 30);`), [])
+    assert.deepEqual(check(`select pgmq.set_vt('q', 1, ceil(d)::integer);`), [])
+  })
+  it('needs a vt or delay it can see is an integer, reading PL/pgSQL declarations', () => {
+    assert.match(check(`select pgmq.send('q', '{}', some_delay);`)[0] ?? '', /cannot tell that delay is an integer/)
+    assert.deepEqual(check(`create function f(d integer) returns void language plpgsql as $$ begin perform pgmq.send('q', '{}', d); end $$;`), [])
+    assert.match(check(`create function f() returns void language plpgsql as $$ declare d timestamptz := now(); begin perform pgmq.send('q', '{}', d); end $$;`)[0] ?? '', /got timestamptz/)
+  })
+  it('refuses unknown functions, wrong arity and unknown argument names', () => {
+    assert.match(check(`select pgmq.read_grouped('q', 30, 1);`)[0] ?? '', /pgmq\.read_grouped does not exist in pgmq 1\.5\.1/)
+    assert.match(check(`select pgmq.delete('q');`)[0] ?? '', /argument msg_id is required/)
+    assert.match(check(`select pgmq.send('q', '{}', 0, '{}');`)[0] ?? '', /at most 3 argument/)
+    assert.match(check(`select pgmq.send(queue_name => 'q', message => '{}');`)[0] ?? '', /no pgmq 1\.5\.1 signature/)
+    assert.deepEqual(check(`select pgmq.send(queue_name => 'q', msg => '{}');`), [])
+  })
+  it('checks queue table reads: aliased, and only the columns of that version', () => {
+    assert.match(check(`select count(*) from pgmq.q_jobs;`)[0] ?? '', /through an alias/)
+    assert.match(check(`select q.headers from pgmq.q_jobs q;`)[0] ?? '', /queue table has no column headers/)
+    assert.match(check(`select a.archived_at, a.headers from pgmq.a_jobs a;`)[0] ?? '', /archive table has no column headers/)
+    assert.deepEqual(check(`select q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.message from pgmq.q_jobs q;`), [])
+    assert.match(check(`select s.last_value from pgmq.q_jobs_msg_id_seq s;`)[0] ?? '', /internal sequence/)
+    assert.deepEqual(check(`create trigger t after insert on pgmq.q_jobs for each statement execute function f();`), [])
+  })
+  it('checks fields read from pgmq.metrics, which differ between versions', () => {
+    const sql = `select m.queue_visible_length from pgmq.metrics('q') m;`
+    assert.deepEqual(check(sql), [])
+    assert.match(check(sql, api144)[0] ?? '', /pgmq 1\.4\.4's metrics_result has no field queue_visible_length/)
+  })
+  it('reads calls inside TypeScript templates, and not inside comments', () => {
+    assert.match(check('await sql`select pgmq.set_vt(${q}, 1, now())`', api151, 'x.ts')[0] ?? '', /got timestamptz/)
+    assert.deepEqual(check(`-- pgmq.set_vt('q', 1, now()) was the old way\nselect 1;`), [])
+    assert.deepEqual(check('// pgmq.set_vt(q, 1, now())\nconst x = 1', api151, 'x.ts'), [])
   })
 })

@@ -1,15 +1,16 @@
 // pg_net stand-in worker: takes committed requests from `net.http_request_queue`, sends them concurrently
-// with fetch (each with its own `timeout_milliseconds`), and records each outcome in `net._http_response`
-// as pg_net does — a status and body, or `timed_out` / `error_msg` for a timeout or a connection error.
-// One request failing never stops the worker. Responses older than the TTL (pg_net's default: 6 hours)
-// are deleted, as pg_net's worker does.
+// with fetch (each with its own `timeout_milliseconds`; 0 means none, as curl's CURLOPT_TIMEOUT_MS), and
+// records each outcome in `net._http_response` as pg_net does — a status, headers and body, or
+// `timed_out` / `error_msg` with curl's message for what failed (an unsupported scheme, a malformed URL, a
+// refused connection, an unknown host). One request failing never stops the worker. Responses older than
+// the TTL (pg_net's default: 6 hours) are deleted, as pg_net's worker does.
 import type { Database } from '../core/database.ts'
 
 interface QueuedRequest {
   id: string
   method: string
   url: string
-  headers: Record<string, string>
+  headers: Record<string, string> | null
   body: Uint8Array | null
   timeout_milliseconds: number
 }
@@ -122,7 +123,7 @@ export class NetWorker {
       id: string
       method: string
       url: string
-      headers: Record<string, string>
+      headers: Record<string, string> | null
       body: Uint8Array | null
       timeout_milliseconds: number
     }>(
@@ -135,15 +136,28 @@ export class NetWorker {
   }
 
   private async send(req: QueuedRequest): Promise<Outcome> {
+    const failed = (error_msg: string, timed_out = false): Outcome => ({
+      id: req.id, status_code: null, content_type: null, headers: null, content: null, timed_out, error_msg,
+    })
+    // pg_net hands any URL string to curl; these are curl's answers for the ones it cannot use.
+    let url: URL
+    try {
+      url = new URL(req.url)
+    } catch {
+      return failed('URL using bad/illegal format or missing URL')
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return failed('Unsupported protocol')
+    if (req.timeout_milliseconds < 0) return failed('A libcurl function was given a bad argument')
     const started = Date.now()
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), req.timeout_milliseconds)
+    const timer = req.timeout_milliseconds > 0 ? setTimeout(() => controller.abort(), req.timeout_milliseconds) : null
     const headers = Object.fromEntries(Object.entries(req.headers ?? {}).map(([k, v]) => [k, String(v)]))
     try {
-      const res = await fetch(req.url, {
-        method: req.method,
+      const method = req.method.toUpperCase()
+      const res = await fetch(url, {
+        method,
         headers,
-        body: req.body && req.method !== 'GET' ? Buffer.from(req.body) : undefined,
+        body: req.body && method !== 'GET' ? Buffer.from(req.body) : undefined,
         signal: controller.signal,
       })
       const content = await res.text()
@@ -157,21 +171,12 @@ export class NetWorker {
         error_msg: null,
       }
     } catch (err) {
-      const timedOut = controller.signal.aborted
-      const elapsed = Date.now() - started
-      return {
-        id: req.id,
-        status_code: null,
-        content_type: null,
-        headers: null,
-        content: null,
-        timed_out: timedOut,
-        error_msg: timedOut
-          ? `Timeout of ${req.timeout_milliseconds} ms reached. Total time: ${elapsed} ms`
-          : describeFetchError(err),
+      if (controller.signal.aborted) {
+        return failed(`Timeout of ${req.timeout_milliseconds} ms reached. Total time: ${Date.now() - started} ms`, true)
       }
+      return failed(describeFetchError(err))
     } finally {
-      clearTimeout(timer)
+      if (timer) clearTimeout(timer)
     }
   }
 
@@ -184,10 +189,18 @@ export class NetWorker {
   }
 }
 
-/** fetch reports "fetch failed" and hides the reason in `cause`; pg_net reports curl's message. */
+/** fetch reports "fetch failed" and hides the reason in `cause`; pg_net reports curl_easy_strerror's text. */
 function describeFetchError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause
-  if (cause?.code === 'ECONNREFUSED') return `Couldn't connect to server: ${cause.message}`
-  if (cause?.code === 'ENOTFOUND') return `Couldn't resolve host name: ${cause.message}`
+  switch (cause?.code) {
+    case 'ECONNREFUSED':
+      return "Couldn't connect to server"
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return "Couldn't resolve host name"
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'Failure when receiving data from the peer'
+  }
   return cause?.message ? `${(err as Error).message}: ${cause.message}` : (err as Error).message
 }

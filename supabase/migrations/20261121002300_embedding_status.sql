@@ -112,23 +112,35 @@ revoke all on function util.refresh_embedding_status_view() from public, anon, a
 
 select util.refresh_embedding_status_view();
 
--- Built from the queue tables rather than pgmq.metrics(), whose queries would run with the reader's
--- privileges (service_role has none on pgmq's tables); the view reads them with its owner's.
+-- util.embedding_queue_metrics() → pgmq.metrics_result
+--   pgmq.metrics('embedding_jobs'). Security definer: pgmq.metrics reads the queue with its caller's
+--   privileges, and service_role (the reader of util.embedding_pipeline) has none on pgmq's tables.
+create or replace function util.embedding_queue_metrics()
+returns pgmq.metrics_result
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select * from pgmq.metrics('embedding_jobs')
+$$;
+revoke all on function util.embedding_queue_metrics() from public, anon, authenticated;
+grant execute on function util.embedding_queue_metrics() to service_role;
+
+-- Depth, age and total from pgmq.metrics; the visible count (queue_visible_length in pgmq 1.5 only) from
+-- the queue's vt column, which pgmq 1.4.4 and 1.5.1 both have — the view reads it with its owner's rights.
 create view util.embedding_pipeline as
-select q.queue_depth,
-       q.visible_jobs,
-       coalesce(extract(epoch from clock_timestamp() - q.oldest_enqueued_at), 0)::integer as oldest_job_age_seconds,
-       (select case when s.is_called then s.last_value else 0 end from pgmq.q_embedding_jobs_msg_id_seq s) as jobs_enqueued_total,
+select q.queue_length as queue_depth,
+       (select count(*) from pgmq.q_embedding_jobs j where j.vt <= clock_timestamp()) as visible_jobs,
+       coalesce(q.oldest_msg_age_sec, 0) as oldest_job_age_seconds,
+       q.total_messages as jobs_enqueued_total,
        (select count(*) from public.embeddings e where e.updated_at > now() - interval '5 minutes') as embedded_last_5_minutes,
        (select count(*) from public.embedding_failures f where f.failed_at > now() - interval '24 hours') as failures_last_24_hours,
        (select count(*) from public.embedding_failures) as dead_lettered_total,
        (select coalesce(array_agg(em.name order by em.name), '{}') from public.embedding_models em where em.state = 'building')
          as building_models,
        (select em.name from public.embedding_models em where em.is_default) as default_model
-  from (select count(*) as queue_depth,
-               count(*) filter (where j.vt <= clock_timestamp()) as visible_jobs,
-               min(j.enqueued_at) as oldest_enqueued_at
-          from pgmq.q_embedding_jobs j) q;
+  from util.embedding_queue_metrics() q;
 comment on view util.embedding_pipeline is
   'Embedding pipeline health: queue depth, oldest job age, embedded in the last 5 min, failures in 24 h (service_role).';
 revoke all on util.embedding_pipeline from public, anon, authenticated;

@@ -116,25 +116,25 @@ select results_eq(
   'a job naming an unregistered table is invalid, whatever the payload says');
 select results_eq(
   $$ select m.content, i.status, i.content, i.tokenizer
-       from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+       from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
        join public.messages m on m.id = i.source_id
       where m.content in ('five', 'six') and i.model = 'hash-384' order by m.content $$,
   $$ values ('five', 'ok', 'five', 'o200k_base'), ('six', 'ok', 'six', 'o200k_base') $$,
   'a current job is ok, with the content and the tokenizer of the thread''s model (o200k_base without an agent)');
 select is(
-  (select array_agg(distinct i.status order by i.status) from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+  (select array_agg(distinct i.status order by i.status) from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
      join public.messages m on m.id = i.source_id where m.content like '%(edited)' or m.content = ' '),
   array['empty', 'ok', 'stale'],
   'jobs of edited messages: the old one is stale, the new one ok; an emptied message''s job is empty');
 select is(
-  (select count(*) from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+  (select count(*) from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
     where i.status = 'deleted' and i.reason = 'the source row no longer exists' and i.content is null),
   2::bigint, 'the jobs of deleted messages (one deleted directly, one with its thread) are deleted');
 insert into public.embeddings (owner_id, source_table, source_id, model, content_hash, embedding)
 select m.owner_id, 'messages', m.id, 'hash-384', m.content_hash, (select array_agg(0.5) from generate_series(1, 384))::extensions.vector
   from public.messages m where m.content = 'five';
 select results_eq(
-  $$ select i.status from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+  $$ select i.status from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
        join public.messages m on m.id = i.source_id where m.content = 'five' $$,
   $$ values ('embedded') $$, 'a job whose content is already embedded has nothing to do');
 
