@@ -1,5 +1,5 @@
-// Runs the Edge Functions locally: one Deno process (stack/edge-runtime/main.ts) serving every
-// `supabase/functions/<name>/handler.ts` on a private loopback port, restarted when a function file
+// Runs the Edge Functions locally: one Deno process (stack/edge-runtime/main.ts) serving every function
+// through its `supabase/functions/<name>/index.ts` on a private loopback port, restarted when a function file
 // changes (hot reload, like `supabase start`'s per_worker policy) or when it crashes. The gateway proxies
 // `/functions/v1/<name>` to it.
 import { spawn, type ChildProcess } from 'node:child_process'
