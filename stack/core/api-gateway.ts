@@ -5,7 +5,10 @@
 //   /realtime/v1/api/broadcast Realtime's HTTP broadcast (realtime-js send() before joining, httpSend())
 //   /functions/v1/<name>/...   Edge Functions (JWT checked unless verify_jwt = false)
 //   /health                    liveness
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+// No request can bring it down: the target is parsed without trusting the Host header and a bad one is a
+// 400; percent-decoding errors are 400s; anything thrown while routing becomes a JSON 500 (never an
+// unhandled rejection); and requests Node's HTTP parser refuses get a JSON error body too.
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { StackConfig } from './config.ts'
 import type { Database } from './database.ts'
@@ -13,7 +16,7 @@ import type { EdgeRuntime } from '../edge-runtime/runtime.ts'
 import { listen } from './pg-server.ts'
 import { Authenticator } from './api-auth.ts'
 import type { GatewayContext } from './context.ts'
-import { ApiError, CORS_HEADERS, sendError, sendJson } from './http.ts'
+import { ApiError, CORS_HEADERS, decodePathSegment, requestUrl, sendError, sendJson } from './http.ts'
 import { handleRest } from '../postgrest/handler.ts'
 import { Realtime } from '../realtime/server.ts'
 
@@ -31,6 +34,7 @@ export class Gateway {
   async start(): Promise<void> {
     const server = createServer((req, res) => void this.route(req, res))
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head))
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => clientError(err, socket))
     server.keepAliveTimeout = 65_000
     await listen(server, this.ctx.config.host, this.ctx.config.apiPort, 'API gateway')
     this.server = server
@@ -50,17 +54,24 @@ export class Gateway {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname === '/realtime/v1/websocket') this.realtime.handleUpgrade(req, socket, head, url)
-    else {
-      socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\r\n{"message":"no websocket route"}')
+    try {
+      const url = requestUrl(req)
+      if (url.pathname === '/realtime/v1/websocket') this.realtime.handleUpgrade(req, socket, head, url)
+      else rawJson(socket, 404, { message: 'no websocket route' })
+    } catch (err) {
+      if (err instanceof ApiError) rawJson(socket, err.status, err.body())
+      else {
+        this.ctx.log(`gateway: websocket upgrade ${req.url} failed: ${(err as Error).stack ?? err}`)
+        rawJson(socket, 500, { message: (err as Error).message })
+      }
     }
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v)
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`)
+    let url: URL | null = null
     try {
+      for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v)
+      url = requestUrl(req)
       if (req.method === 'OPTIONS') {
         res.writeHead(204)
         res.end()
@@ -78,20 +89,25 @@ export class Gateway {
         sendJson(res, 404, { message: `no route matched ${req.method} ${url.pathname}` })
       }
     } catch (err) {
-      if (err instanceof ApiError) {
-        if (!res.headersSent) sendError(res, err)
+      try {
+        if (err instanceof ApiError) {
+          if (!res.headersSent) sendError(res, err)
+          else res.destroy()
+          return
+        }
+        this.ctx.log(`gateway: ${req.method} ${url?.pathname ?? req.url} failed: ${(err as Error).stack ?? err}`)
+        if (!res.headersSent) sendJson(res, 500, { code: 'XX000', details: null, hint: null, message: (err as Error).message })
         else res.destroy()
-        return
+      } catch (inner) {
+        this.ctx.log(`gateway: could not answer ${req.method} ${req.url}: ${(inner as Error).message}`)
+        res.destroy()
       }
-      this.ctx.log(`gateway: ${req.method} ${url.pathname} failed: ${(err as Error).stack ?? err}`)
-      if (!res.headersSent) sendJson(res, 500, { code: 'XX000', details: null, hint: null, message: (err as Error).message })
-      else res.destroy()
     }
   }
 
   private async functions(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const rest = url.pathname.slice('/functions/v1/'.length)
-    const name = decodeURIComponent(rest.split('/')[0] ?? '')
+    const name = decodePathSegment(rest.split('/')[0] ?? '', (m) => new ApiError(400, 'BAD_REQUEST', m))
     if (!this.ctx.functions) throw new ApiError(503, 'FUNCTIONS_DISABLED', 'Edge Functions are not running in this stack')
     if (this.ctx.config.functions.verifyJwt[name] !== false) {
       // As the hosted relay: a valid JWT (anon key, service key or user token) in Authorization.
@@ -111,4 +127,24 @@ export class Gateway {
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== 'host') headers[k] = v
     await this.ctx.functions.proxy(req, res, '/' + rest + url.search, headers)
   }
+}
+
+/** Writes a whole HTTP response with a JSON body straight to a socket (upgrade requests, parser errors). */
+function rawJson(socket: Duplex, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  const reason = STATUS_CODES[status] ?? 'Error'
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`)
+}
+
+/**
+ * A request Node's HTTP parser refused (unknown method, NUL in a header, a space in the target, headers
+ * too large): answered with a JSON body like every other 4xx, instead of Node's empty one.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  rawJson(socket, status, { code: err.code ?? 'BAD_REQUEST', message: `The request could not be parsed: ${err.message.replace(/^Parse Error: /, '')}` })
 }

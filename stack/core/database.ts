@@ -10,39 +10,14 @@ import { pgtap } from '@electric-sql/pglite-pgtap'
 import { vector } from '@electric-sql/pglite-pgvector'
 import { Mutex } from 'async-mutex'
 import { identitySql, quoteIdent, type Identity } from './identity.ts'
+import { stackDepthError, tooDeep } from './nesting.ts'
+import { PgError } from './pg-error.ts'
+
+export { PgError } from './pg-error.ts'
 
 export type { Identity } from './identity.ts'
 
 export const EXTENSIONS = { vector, pgmq, pgtap, pg_textsearch, pgcrypto }
-
-/** A Postgres error as the server reported it (SQLSTATE, message, detail, hint, position). */
-export class PgError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-    readonly detail?: string,
-    readonly hint?: string,
-    readonly position?: number,
-    readonly where?: string,
-  ) {
-    super(message)
-    this.name = 'PgError'
-  }
-
-  /** Converts whatever PGlite threw (a DatabaseError or anything else) into a PgError. */
-  static from(err: unknown): PgError {
-    if (err instanceof PgError) return err
-    const e = err as { message?: string; code?: string; detail?: string; hint?: string; position?: string; where?: string }
-    return new PgError(
-      e?.message ?? String(err),
-      e?.code ?? 'XX000',
-      e?.detail || undefined,
-      e?.hint || undefined,
-      e?.position ? Number(e.position) : undefined,
-      e?.where || undefined,
-    )
-  }
-}
 
 /** One statement's outcome inside a script run with the simple query protocol. */
 export interface ScriptStatement {
@@ -58,6 +33,32 @@ export interface ScriptResult {
 }
 
 type NotificationListener = (payload: string) => void
+
+/** Refuses SQL or parameters nested too deeply for PGlite (see nesting.ts) with Postgres' own 54001. */
+function guard(sql: string, params?: unknown[]): void {
+  if (tooDeep(sql, params)) throw stackDepthError()
+}
+
+/** `tx` with the same guard on every statement it runs. */
+function guarded(tx: Transaction): Transaction {
+  return new Proxy(tx, {
+    get(target, key, receiver) {
+      if (key === 'query') {
+        return (sql: string, params?: unknown[], opts?: unknown) => {
+          guard(sql, params)
+          return (target.query as (...a: unknown[]) => unknown)(sql, params, opts)
+        }
+      }
+      if (key === 'exec') {
+        return (sql: string, opts?: unknown) => {
+          guard(sql)
+          return (target.exec as (...a: unknown[]) => unknown)(sql, opts)
+        }
+      }
+      return Reflect.get(target, key, receiver)
+    },
+  })
+}
 
 export class Database {
   /** Held for a whole transaction by whoever uses the session; see the file comment. */
@@ -118,19 +119,21 @@ export class Database {
     return this.exclusive((pg) =>
       pg.transaction(async (tx) => {
         if (identity) await tx.exec(identitySql(identity))
-        return fn(tx)
+        return fn(guarded(tx))
       }),
     )
   }
 
   /** One statement in its own transaction, as the session owner (postgres) unless `identity` is given. */
   async query<T = Record<string, unknown>>(sql: string, params?: unknown[], identity?: Identity): Promise<Results<T>> {
+    guard(sql, params)
     if (identity) return this.transaction((tx) => tx.query<T>(sql, params), identity)
     return this.exclusive((pg) => pg.query<T>(sql, params))
   }
 
   /** Several statements (simple query protocol), as the session owner. */
   async exec(sql: string): Promise<Results[]> {
+    guard(sql)
     return this.exclusive((pg) => pg.exec(sql))
   }
 
@@ -146,6 +149,7 @@ export class Database {
   /** `script` for a caller that already holds the lock (see `exclusive`). */
   async runScript(pg: PGlite, sql: string, identity?: Identity): Promise<ScriptResult> {
     const result: ScriptResult = { statements: [], notices: [] }
+    if (tooDeep(sql)) return { ...result, error: stackDepthError() }
     let prelude = ''
     if (identity) {
       // A script that runs as a role opens its own transaction so the role stays local to it.

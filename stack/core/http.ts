@@ -1,5 +1,5 @@
-// Small HTTP helpers shared by the gateway's routes: JSON replies, PostgREST-shaped errors, and request
-// bodies read with a size limit.
+// Small HTTP helpers shared by the gateway's routes: JSON replies, PostgREST-shaped errors, request
+// bodies read with a size limit, and the request target and path segments read without throwing.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 /** An error that becomes an HTTP reply: PostgREST's `{ code, details, hint, message }` by default. */
@@ -65,4 +65,48 @@ export const CORS_HEADERS: Record<string, string> = {
     'authorization, x-client-info, apikey, content-type, content-profile, accept-profile, prefer, range, x-supabase-api-version',
   'access-control-expose-headers': 'content-range, content-location, preference-applied, x-total-count',
   'access-control-max-age': '86400',
+}
+
+/**
+ * The request target as a URL (parsed against a fixed base: the Host header only has to be well-formed,
+ * any host name is accepted, as for a local project). origin-form (`/path?query`) and absolute-form
+ * (`http://host/path`) targets are read; any other (`//host:99999/x`, `*`, garbage) is a 400, and so is a
+ * malformed or empty Host header.
+ */
+export function requestUrl(req: IncomingMessage): URL {
+  const host = req.headers.host
+  if (host !== undefined && !validHost(host)) {
+    throw new ApiError(400, 'PGRST100', 'Invalid Host header', `"${host.slice(0, 200)}" is not a host name or address with an optional port`)
+  }
+  const target = req.url ?? '/'
+  try {
+    if (target.startsWith('/') && !target.startsWith('//')) return new URL(target, 'http://localhost')
+    if (/^https?:\/\//i.test(target)) {
+      const abs = new URL(target)
+      return new URL(abs.pathname + abs.search, 'http://localhost')
+    }
+  } catch {
+    // falls through to the 400 below
+  }
+  throw new ApiError(400, 'PGRST100', 'Invalid request target', `"${target.slice(0, 200)}" is not a path such as /rest/v1/…`)
+}
+
+/** A Host header a proxy would accept: host name, IPv4 or [IPv6], optional port 0-65535. */
+function validHost(host: string): boolean {
+  if (!host || /[\s/\\?#@]/.test(host)) return false
+  try {
+    const u = new URL(`http://${host}`)
+    return u.host.length > 0
+  } catch {
+    return false
+  }
+}
+
+/** decodeURIComponent for one path segment; malformed percent-encoding is the error `bad` makes (a 400). */
+export function decodePathSegment(segment: string, bad: (message: string) => Error): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw bad(`Malformed percent-encoding in the request path: "${segment.slice(0, 200)}"`)
+  }
 }

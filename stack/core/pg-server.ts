@@ -10,6 +10,7 @@
 import { PGLiteSocketHandler } from '@electric-sql/pglite-socket'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Database } from './database.ts'
+import { RAISE_STACK_DEPTH_SQL, STACK_DEPTH_DETAIL, STACK_DEPTH_HINT, STACK_DEPTH_MESSAGE, tooDeep } from './nesting.ts'
 
 /**
  * Reads the backend's output stream message by message: remembers the ReadyForQuery status, collects
@@ -89,6 +90,44 @@ function fatalMessage(code: string, message: string): Buffer {
   return Buffer.concat([head, fields])
 }
 
+/** ErrorResponse (severity ERROR) with the given fields. */
+function errorMessage(code: string, message: string, detail?: string, hint?: string): Buffer {
+  const f = 'SERROR\0VERROR\0C' + code + '\0M' + message + '\0' + (detail ? 'D' + detail + '\0' : '') + (hint ? 'H' + hint + '\0' : '')
+  const fields = Buffer.concat([Buffer.from(f, 'utf8'), Buffer.from([0])])
+  const head = Buffer.alloc(5)
+  head.write('E', 0)
+  head.writeInt32BE(fields.length + 4, 1)
+  return Buffer.concat([head, fields])
+}
+
+function queryMessage(sql: string): Buffer {
+  const body = Buffer.from(sql + '\0', 'utf8')
+  const head = Buffer.alloc(5)
+  head.write('Q', 0)
+  head.writeInt32BE(body.length + 4, 1)
+  return Buffer.concat([head, body])
+}
+
+/** Splits a chunk into protocol messages (type byte + int32 length); null if it is not exactly that. */
+function frames(buf: Uint8Array): Buffer[] | null {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
+  const out: Buffer[] = []
+  let i = 0
+  while (i < b.length) {
+    if (b.length - i < 5) return null
+    const len = b.readInt32BE(i + 1)
+    if (len < 4 || i + 1 + len > b.length) return null
+    out.push(b.subarray(i, i + 1 + len))
+    i += 1 + len
+  }
+  return out
+}
+
+const Q = 0x51
+const PARSE = 0x50
+const BIND = 0x42
+const SYNC = 0x53
+
 /** The queue interface PGLiteSocketHandler calls, implemented as a transaction-level session lock. */
 class SessionArbiter {
   private owner: number | null = null
@@ -98,6 +137,8 @@ class SessionArbiter {
   // PGLiteSocketHandler may call enqueue again before the previous call returned (one call per TCP chunk);
   // chaining per client keeps its messages strictly ordered and never overlapping.
   private chains = new Map<number, Promise<unknown>>()
+  /** Clients whose extended-protocol messages are dropped until Sync, after a refused Parse or Bind. */
+  private skipping = new Set<number>()
 
   constructor(
     private db: Database,
@@ -139,10 +180,14 @@ class SessionArbiter {
       },
       (channel) => this.db.isListening(channel),
     )
+    const exec = (bytes: Uint8Array) =>
+      this.db.pg.runExclusive(() => this.db.pg.execProtocolRawStream(bytes, { onRawData: (data) => stream.push(data) }))
     try {
-      await this.db.pg.runExclusive(() =>
-        this.db.pg.execProtocolRawStream(message, { onRawData: (data) => stream.push(data) }),
-      )
+      const reply = (data: Uint8Array) => {
+        bytes += data.length
+        onData(data)
+      }
+      for (const batch of this.refuseTooDeep(handlerId, message, reply)) if (batch !== 'error') await exec(batch)
     } catch (err) {
       await this.abandon(handlerId)
       throw err
@@ -153,7 +198,39 @@ class SessionArbiter {
     return bytes
   }
 
+  /**
+   * What to send PGlite for `message`, in order, with input nested too deeply for it (nesting.ts) taken
+   * out: a simple Query is replaced by one that makes Postgres raise 54001 itself (so an open transaction
+   * aborts as it would); a Parse or Bind is answered with that error here, and the client's messages are
+   * dropped until its Sync, as Postgres does after an error in the extended protocol.
+   */
+  private *refuseTooDeep(handlerId: number, message: Uint8Array, reply: (data: Uint8Array) => void): Generator<Uint8Array | 'error'> {
+    const parts = frames(message)
+    if (!parts) {
+      yield message
+      return
+    }
+    let batch: Buffer[] = []
+    for (const f of parts) {
+      const type = f[0]
+      if (this.skipping.has(handlerId)) {
+        if (type !== SYNC) continue
+        this.skipping.delete(handlerId)
+        batch.push(f)
+      } else if (type === Q && tooDeep(f.subarray(5))) batch.push(queryMessage(RAISE_STACK_DEPTH_SQL))
+      else if ((type === PARSE || type === BIND) && tooDeep(f.subarray(5))) {
+        if (batch.length) yield Buffer.concat(batch)
+        batch = []
+        reply(errorMessage('54001', STACK_DEPTH_MESSAGE, STACK_DEPTH_DETAIL, STACK_DEPTH_HINT))
+        this.skipping.add(handlerId)
+        yield 'error'
+      } else batch.push(f)
+    }
+    if (batch.length) yield Buffer.concat(batch)
+  }
+
   clearQueueForHandler(handlerId: number): void {
+    this.skipping.delete(handlerId)
     this.closed.add(handlerId)
     const tail = this.chains.get(handlerId) ?? Promise.resolve()
     this.chains.delete(handlerId)

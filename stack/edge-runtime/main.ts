@@ -75,7 +75,12 @@ realServe(
     onListen: ({ port }) => console.log(JSON.stringify({ ready: port })),
   },
   async (req, info) => {
-    const name = decodeURIComponent(new URL(req.url).pathname.split('/')[1] ?? '')
+    let name: string
+    try {
+      name = decodeURIComponent(new URL(req.url).pathname.split('/')[1] ?? '')
+    } catch {
+      return Response.json({ code: 'BAD_REQUEST', message: 'Malformed percent-encoding in the function name' }, { status: 400 })
+    }
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name) || name === 'tests' || name === '_shared') return notFound(name)
     let pending = loaded.get(name)
     if (!pending) {

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import { quoteIdent } from '../core/identity.ts'
-import { ApiError, readBody } from '../core/http.ts'
+import { ApiError, decodePathSegment, readBody } from '../core/http.ts'
 import type { GatewayContext } from '../core/context.ts'
 import { ChangeFeed } from './changes.ts'
 import { Connection } from './connection.ts'
@@ -107,7 +107,10 @@ export class Realtime implements RealtimeHub {
     }
     const one = /^\/realtime\/v1\/api\/broadcast\/([^/]+)\/events\/([^/]+)$/.exec(url.pathname)
     let messages: { topic?: unknown; event?: unknown; payload?: unknown; private?: unknown }[]
-    if (one) messages = [{ topic: decodeURIComponent(one[1]), event: decodeURIComponent(one[2]), payload: parsed }]
+    if (one) {
+      const bad = (m: string) => new ApiError(400, 'MalformedPath', m)
+      messages = [{ topic: decodePathSegment(one[1], bad), event: decodePathSegment(one[2], bad), payload: parsed }]
+    }
     else if (url.pathname === '/realtime/v1/api/broadcast' && Array.isArray((parsed as { messages?: unknown })?.messages)) {
       messages = (parsed as { messages: typeof messages }).messages
     } else throw new ApiError(400, 'InvalidBroadcast', 'send {"messages": [{"topic", "event", "payload"}]}')

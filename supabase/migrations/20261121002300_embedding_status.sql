@@ -46,6 +46,20 @@ $$;
 revoke all on function private.pending_embedding_jobs() from public, anon;
 grant execute on function private.pending_embedding_jobs() to authenticated, service_role;
 
+-- private.refuse_embedding_status_write() → trigger
+--   INSTEAD OF trigger of public.embedding_status: the view is read-only; raises 42501.
+create or replace function private.refuse_embedding_status_write()
+returns trigger
+language plpgsql
+security invoker
+as $$
+begin
+  raise exception 'embedding_status is read-only' using errcode = '42501',
+    hint = 'It reports where each row''s embedding stands; write to the source table (e.g. messages) instead.';
+end
+$$;
+revoke all on function private.refuse_embedding_status_write() from public, anon, authenticated;
+
 -- util.refresh_embedding_status_view() → void
 --   (Re)creates public.embedding_status over every registered source. Caller: register_embedding_source.
 create or replace function util.refresh_embedding_status_view()
@@ -104,8 +118,16 @@ begin
     $v$, array_to_string(parts, ' union all '));
   comment on view public.embedding_status is
     'Per source row and model: embedded | pending | failed | stale | empty, with the reason. Row level security applies.';
-  revoke all on public.embedding_status from anon;
+  -- Read-only: clients get select only (the default privileges of schema public would also give them
+  -- insert, update and delete). A view Postgres cannot update refuses a write with 55000 while rewriting
+  -- the statement — before privileges are checked, so over the API that is a 500. The INSTEAD OF trigger
+  -- makes the statement reach the privilege check, so a client's write is 42501 (PostgREST: 401 for anon,
+  -- 403 signed in); the owner who gets past it is refused by the trigger.
+  revoke all on public.embedding_status from public, anon, authenticated, service_role;
   grant select on public.embedding_status to authenticated, service_role;
+  drop trigger if exists embedding_status_is_read_only on public.embedding_status;
+  create trigger embedding_status_is_read_only instead of insert or update or delete on public.embedding_status
+    for each row execute function private.refuse_embedding_status_write();
 end
 $$;
 revoke all on function util.refresh_embedding_status_view() from public, anon, authenticated;
