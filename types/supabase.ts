@@ -641,6 +641,32 @@ export type Database = {
           status: string | null
         }
         ComputedFields: never
+        Insert: {
+          content_hash?: string | null
+          embedded_at?: string | null
+          failed_at?: string | null
+          failed_attempts?: number | null
+          model?: string | null
+          owner_id?: string | null
+          queued_at?: string | null
+          reason?: string | null
+          source_id?: string | null
+          source_table?: string | null
+          status?: string | null
+        }
+        Update: {
+          content_hash?: string | null
+          embedded_at?: string | null
+          failed_at?: string | null
+          failed_attempts?: number | null
+          model?: string | null
+          owner_id?: string | null
+          queued_at?: string | null
+          reason?: string | null
+          source_id?: string | null
+          source_table?: string | null
+          status?: string | null
+        }
         Relationships: []
       }
     }

@@ -13,7 +13,7 @@
 //   the seed's approach            load every embedding of the user and rank by cosine in JavaScript;
 //                                  our hybrid_search must be ≥ 20× faster
 import { randomUUID } from 'node:crypto'
-import type { Identity } from '../../stack/db.ts'
+import type { Identity } from '../../stack/core/identity.ts'
 import { hashEmbedding } from '../../supabase/functions/_shared/hash-embedding.ts'
 import { freshDatabase } from '../lib/fresh-db.ts'
 import { ZipfText } from './corpus.ts'

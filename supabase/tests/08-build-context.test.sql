@@ -4,6 +4,7 @@
 -- invariants users rely on: within budget, chronological, system messages and the newest message always
 -- there, a contiguous run of the newest messages, and no room left for the next older one when cut.
 begin;
+\ir helpers/test_helpers.psql
 select plan(42);
 
 select tests.create_supabase_user('alice');
