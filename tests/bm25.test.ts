@@ -94,6 +94,11 @@ describe('BM25 matches a reference implementation over the same lexemes', () => 
         assert.deepEqual(h.matched, want[i].matched, `${label}: "${q}" rank ${i + 1} matched lexemes`)
         assert.equal(h.rank, i + 1)
       }
+      // A small k takes the early-stopping path (MaxScore, length bounds): still exactly the reference's top k.
+      for (const k of [1, 3, 10]) {
+        const top = await search(client, q, source, { match_count: k, ...(k1 === 0.9 && b === 0.4 ? {} : { k1, b }) })
+        assert.deepEqual(top.map((h) => h.id), want.slice(0, k).map((h) => h.id), `${label}: "${q}" top ${k} is the reference's top ${k}`)
+      }
     }
   }
 

@@ -29,12 +29,15 @@
 -- together, a query's snapshot always sees statistics that describe exactly the rows it sees. The price:
 -- writes of one owner serialise on that owner's corpus row from the write until commit.
 --
--- How a query scales (MaxScore, exact top-k): the query's lexemes are sorted by their upper bound
--- qtf·idf·(k1+1). Round i takes, through the GIN index on fts, the rows containing lexeme i but none of
--- lexemes 1..i−1, scores them fully (all query lexemes at once, from the row's own tsvector: ts_filter of
--- setweight keeps only the query's lexemes) and merges them into the top k. It stops as soon as the k-th
--- score exceeds the sum of the upper bounds of the lexemes not yet taken: no unseen row can reach it.
--- Rare lexemes come first, so common ones are usually never scanned. Statistics cost one index lookup per
+-- How a query scales (MaxScore, exact top-k): each query lexeme has an upper bound on what it can add to
+-- any row's score, qtf·idf·m(k1+1)/(m + k1(1−b)) with m the largest term frequency it has in the corpus
+-- (kept with the statistics). Lexemes are taken in order of that bound. Round i takes, through the GIN
+-- index on fts, the rows containing lexeme i but none of lexemes 1..i−1, skips those whose bound from their
+-- own length (fts_length, read without touching the tsvector) cannot reach the current k-th score, scores
+-- the rest fully (all query lexemes at once, from the row's tsvector: ts_filter of setweight keeps only the
+-- query's lexemes) and merges them into the top k. It stops as soon as the k-th score exceeds the sum of
+-- the bounds of the lexemes not yet taken: no unseen row can reach it. Rare lexemes come first, so common
+-- ones are usually never scanned. Statistics cost one index lookup per
 -- query lexeme; the work is proportional to the rows containing the query's rare lexemes, not to the
 -- corpus. Worst case (every lexeme common): every row matching any lexeme is scored once.
 -- Other tenants' rows sharing a lexeme are fetched by the GIN scan and dropped by the visibility condition;
@@ -93,9 +96,12 @@ create table private.bm25_terms (
   owner_id uuid not null,
   lexeme text not null,
   doc_freq bigint not null constraint bm25_terms_doc_freq_positive check (doc_freq > 0),
+  -- An upper bound of the lexeme's term frequency in any row: the largest ever seen (a delete leaves it,
+  -- so it never understates; util.register_bm25_source recomputes it exactly).
+  max_tf integer not null default 1 constraint bm25_terms_max_tf_positive check (max_tf > 0),
   primary key (source, owner_id, lexeme)
 );
-comment on table private.bm25_terms is 'BM25 document frequencies per source, owner and lexeme.';
+comment on table private.bm25_terms is 'BM25 document frequencies (and a term-frequency bound) per source, owner and lexeme.';
 -- service_role's statistics sum over owners: per lexeme, across all of them.
 create index bm25_terms_source_lexeme_idx on private.bm25_terms (source, lexeme);
 
@@ -157,10 +163,11 @@ begin
         from changed c group by c.owner_id
       having sum(c.sign) <> 0 or sum(c.sign * c.fts_length) <> 0),
     terms as (
-      select c.owner_id, t.lexeme, sum(c.sign)::bigint as df
-        from changed c cross join unnest(tsvector_to_array(c.fts)) as t(lexeme)
+      select c.owner_id, t.lexeme, sum(c.sign)::bigint as df,
+             max(coalesce(cardinality(t.positions), 1)) filter (where c.sign > 0) as max_tf
+        from changed c cross join unnest(c.fts) as t
        group by c.owner_id, t.lexeme
-      having sum(c.sign) <> 0),
+      having sum(c.sign) <> 0 or bool_or(c.sign > 0)),
     corpus_grown as (
       insert into private.bm25_corpus as b (source, owner_id, doc_count, total_length)
       select $1, c.owner_id, c.docs, c.total from corpus c where c.docs > 0 order by c.owner_id
@@ -177,12 +184,19 @@ begin
        where c.docs < 0 and b.source = $1 and b.owner_id = c.owner_id and b.doc_count + c.docs <= 0
       returning 1),
     terms_grown as (
-      insert into private.bm25_terms as b (source, owner_id, lexeme, doc_freq)
-      select $1, t.owner_id, t.lexeme, t.df from terms t where t.df > 0 order by t.owner_id, t.lexeme
-      on conflict (source, owner_id, lexeme) do update set doc_freq = b.doc_freq + excluded.doc_freq
+      insert into private.bm25_terms as b (source, owner_id, lexeme, doc_freq, max_tf)
+      select $1, t.owner_id, t.lexeme, t.df, t.max_tf from terms t where t.df > 0 order by t.owner_id, t.lexeme
+      on conflict (source, owner_id, lexeme) do update
+        set doc_freq = b.doc_freq + excluded.doc_freq, max_tf = greatest(b.max_tf, excluded.max_tf)
+      returning 1),
+    -- Edits that keep a lexeme in as many rows may still raise its term frequency.
+    terms_raised as (
+      update private.bm25_terms b set max_tf = t.max_tf
+        from (select * from terms t where t.df = 0 order by t.owner_id, t.lexeme) t
+       where b.source = $1 and b.owner_id = t.owner_id and b.lexeme = t.lexeme and t.max_tf > b.max_tf
       returning 1),
     terms_shrunk as (
-      update private.bm25_terms b set doc_freq = b.doc_freq + t.df
+      update private.bm25_terms b set doc_freq = b.doc_freq + t.df, max_tf = greatest(b.max_tf, coalesce(t.max_tf, 1))
         from (select * from terms t where t.df < 0 order by t.owner_id, t.lexeme) t
        where b.source = $1 and b.owner_id = t.owner_id and b.lexeme = t.lexeme and b.doc_freq + t.df > 0
       returning 1),
@@ -191,7 +205,8 @@ begin
        where t.df < 0 and b.source = $1 and b.owner_id = t.owner_id and b.lexeme = t.lexeme and b.doc_freq + t.df <= 0
       returning 1)
     select (select count(*) from corpus_grown) + (select count(*) from corpus_shrunk) + (select count(*) from corpus_emptied)
-         + (select count(*) from terms_grown) + (select count(*) from terms_shrunk) + (select count(*) from terms_emptied)$q$,
+         + (select count(*) from terms_grown) + (select count(*) from terms_raised) + (select count(*) from terms_shrunk)
+         + (select count(*) from terms_emptied)$q$,
     changes)
     using src;
   return null;
@@ -252,8 +267,9 @@ begin
   execute format('insert into private.bm25_corpus (source, owner_id, doc_count, total_length)
                   select $1, r.owner_id, count(*), sum(r.fts_length) from %s r where length(r.fts) > 0 group by r.owner_id',
                  source) using rel_name;
-  execute format('insert into private.bm25_terms (source, owner_id, lexeme, doc_freq)
-                  select $1, r.owner_id, t.lexeme, count(*) from %s r cross join unnest(tsvector_to_array(r.fts)) t(lexeme)
+  execute format('insert into private.bm25_terms (source, owner_id, lexeme, doc_freq, max_tf)
+                  select $1, r.owner_id, t.lexeme, count(*), max(coalesce(cardinality(t.positions), 1))
+                    from %s r cross join unnest(r.fts) t
                    where length(r.fts) > 0 group by r.owner_id, t.lexeme', source) using rel_name;
   execute format('drop trigger if exists bm25_on_insert on %s', source);
   execute format('drop trigger if exists bm25_on_update on %s', source);
@@ -364,11 +380,13 @@ declare
   lex text[];
   weights double precision[];
   dfs double precision[];
+  max_tfs double precision[];
   bounds double precision[];
   remaining double precision;
   top_ids uuid[] := '{}';
   top_scores double precision[] := '{}';
   top_matched jsonb[] := '{}';
+  length_bound text;
   round_sql text;
   first integer;
   prev integer;
@@ -389,25 +407,31 @@ begin
   if coalesce(n_docs, 0) = 0 then
     return;
   end if;
-  -- Query lexemes with their weight qtf·idf, rarest (highest bound) first; lexemes absent from the corpus
-  -- cannot match anything and are dropped.
+  -- Query lexemes with their weight qtf·idf and their term-frequency bound, in order of their upper bound
+  -- (highest first: usually the rarest); lexemes absent from the corpus cannot match and are dropped.
   execute format($q$
-    select array_agg(q.lexeme order by q.w desc, q.lexeme), array_agg(q.w order by q.w desc, q.lexeme),
-           array_agg(q.n order by q.w desc, q.lexeme)
-      from (select t.lexeme, df.n, coalesce(cardinality(t.positions), 1) * ln(1 + ($3 - df.n + 0.5) / (df.n + 0.5)) as w
+    select array_agg(q.lexeme order by q.ub desc, q.lexeme), array_agg(q.w order by q.ub desc, q.lexeme),
+           array_agg(q.n order by q.ub desc, q.lexeme), array_agg(q.m order by q.ub desc, q.lexeme)
+      from (select t.lexeme, df.n, df.m, x.w, x.w * df.m * ($4 + 1) / (df.m + $4 * (1 - $5)) as ub
               from unnest(to_tsvector('english'::regconfig, $2)) t
-              cross join lateral (select sum(c.doc_freq)::double precision as n from private.bm25_terms c
+              cross join lateral (select sum(c.doc_freq)::double precision as n, max(c.max_tf)::double precision as m
+                                    from private.bm25_terms c
                                    where c.source = $1 and c.lexeme = t.lexeme and (%s)) df
+              cross join lateral (select coalesce(cardinality(t.positions), 1) * ln(1 + ($3 - df.n + 0.5) / (df.n + 0.5)) as w) x
              where df.n > 0) q$q$, visible)
-    into lex, weights, dfs using bm25_rank.source, bm25_rank.query_text, n_docs;
+    into lex, weights, dfs, max_tfs using bm25_rank.source, bm25_rank.query_text, n_docs, p.k1_used, p.b_used;
   if lex is null then
     return;
   end if;
-  bounds := array(select w * (p.k1_used + 1) from unnest(weights) w);
+  -- A row's contribution from lexeme j is at most w_j·m_j·(k1+1)/(m_j + k1·(1 − b + b·|d|/avgdl)) (its tf is at
+  -- most m_j, the tf part grows with tf and shrinks with |d|); with |d| → 0 that bounds every row.
+  bounds := array(select weights[j] * max_tfs[j] * (p.k1_used + 1) / (max_tfs[j] + p.k1_used * (1 - p.b_used))
+                    from generate_subscripts(lex, 1) j order by j);
 
-  -- One MaxScore round: the rows containing one of lexemes $3 but none of $4 (earlier rounds), scored on
-  -- every query lexeme, merged with the previous top ($9..$11).
-  round_sql := format($q$
+  -- One MaxScore round: the rows containing one of lexemes $3 but none of $4 (earlier rounds) whose length
+  -- bound (%4$s) can still reach the current k-th score, scored on every query lexeme, merged with the
+  -- previous top ($9..$11).
+  round_sql := $q$
     select coalesce(array_agg(r.id order by r.score desc, r.id), '{}'), coalesce(array_agg(r.score order by r.score desc, r.id), '{}'),
            coalesce(array_agg(r.matched order by r.score desc, r.id), '{}')
       from (
@@ -417,17 +441,17 @@ begin
           select t.id, sum(q.w * t.n * ($5 + 1) / (t.n + $5 * (1 - $6 + $6 * t.fts_length / $7))),
                  to_jsonb(array_agg(t.lexeme order by t.lexeme))
             from (select c.id, c.fts_length, l.lexeme, coalesce(cardinality(l.positions), 1)::double precision as n
-                    from %s c
+                    from %1$s c
                     cross join unnest(ts_filter(setweight(c.fts, 'A', $1), '{a}')) l
-                   where c.fts @@ $3 and not coalesce(c.fts @@ $4, false) and (%s) and (%s)) t
+                   where c.fts @@ $3 and not coalesce(c.fts @@ $4, false) and (%2$s) and (%3$s) and (%4$s)) t
             join unnest($1, $2) as q(lexeme, w) on q.lexeme = t.lexeme
            group by t.id
         ) x
         order by x.score desc, x.id
-        limit $8) r$q$, rel, visible, conditions);
+        limit $8) r$q$;
 
-  -- The first round takes as many of the rarest lexemes as it needs to reach match_count rows at all
-  -- (fewer could never let it stop); each later round adds one lexeme.
+  -- The first round takes as many lexemes as it needs to reach match_count rows at all (fewer could never
+  -- let it stop); each later round adds one lexeme.
   first := 1;
   while first < cardinality(lex) and coalesce((select sum(x) from unnest(dfs[1:first]) x), 0) < bm25_rank.match_count loop
     first := first + 1;
@@ -436,7 +460,20 @@ begin
   while i < cardinality(lex) loop
     prev := i;
     i := case when i = 0 then first else i + 1 end;
-    execute round_sql
+    -- Rows of this round contain none of lexemes 1..prev, so their score is at most the sum of the length
+    -- bounds of lexemes prev+1..n; once a k-th score exists, a row whose bound is below it cannot enter
+    -- the top k (a tiny margin keeps ties and rounding on the safe side).
+    if cardinality(top_ids) >= bm25_rank.match_count then
+      length_bound := format('(%s) >= %s',
+        (select string_agg(format('%s / (%s + %s * c.fts_length)',
+                                  weights[j] * max_tfs[j] * (p.k1_used + 1), max_tfs[j] + p.k1_used * (1 - p.b_used),
+                                  p.k1_used * p.b_used / avgdl), ' + ')
+           from generate_series(prev + 1, cardinality(lex)) j),
+        top_scores[bm25_rank.match_count] - 1e-9);
+    else
+      length_bound := 'true';
+    end if;
+    execute format(round_sql, rel, visible, conditions, length_bound)
       into top_ids, top_scores, top_matched
       using lex, weights, private.lexeme_tsquery(lex[prev + 1:i]), private.lexeme_tsquery(lex[1:prev]),
             p.k1_used, p.b_used, avgdl, bm25_rank.match_count, top_ids, top_scores, top_matched;
