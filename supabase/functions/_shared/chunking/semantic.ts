@@ -3,11 +3,10 @@
 //   1. split into sentences (Markdown: within each section, code blocks whole; text: within paragraphs);
 //   2. embed every sentence with the default embedding model's provider — as few calls as its batch
 //      limits allow (max_batch_inputs, max_batch_tokens), each input cut to max_input_tokens;
-//   3. cosine distance between each pair of adjacent sentences (within a section: a heading is a boundary
-//      anyway);
+//   3. cosine distance between each pair of adjacent sentences;
 //   4. a boundary after every sentence whose distance to the next is above the `threshold` percentile of
 //      all distances (linear interpolation, numpy's default);
-//   5. each run of sentences between boundaries is a passage, packed so no leaf exceeds chunk_tokens
+//   5. each run of sentences between boundaries (and Markdown section breaks) is a passage, packed so no leaf exceeds chunk_tokens
 //      (with overlap and parents as in ./pack.ts).
 // Each sentence is embedded alone (LangChain's buffer_size 0): the brief is to compare adjacent sentences,
 // and a lexical embedder such as hash-384 blurs topic shifts when neighbours are mixed in.
@@ -96,24 +95,20 @@ export async function chunkSemantic(
   const all = passages.flatMap((p) => p.pieces)
   if (!all.length) return
   const vectors = await embedPieces(source, all, embedder, tk)
-  // Distances between adjacent sentences of the same passage.
-  const distances: number[][] = []
+  // Distances between all adjacent sentences, across section boundaries too: a section break is a boundary
+  // anyway, and counting its (usually large) distance keeps the percentile from forcing extra breaks
+  // inside sections.
+  const distances = all.slice(1).map((_, k) => cosineDistance(vectors[k], vectors[k + 1]))
+  const cutoff = distances.length ? percentile(distances, threshold) : Infinity
   let at = 0
   for (const p of passages) {
-    const d: number[] = []
-    for (let k = 0; k + 1 < p.pieces.length; k++) d.push(cosineDistance(vectors[at + k], vectors[at + k + 1]))
-    distances.push(d)
-    at += p.pieces.length
-  }
-  const flat = distances.flat()
-  const cutoff = flat.length ? percentile(flat, threshold) : Infinity
-  passages.forEach((p, i) => {
     let from = 0
     for (let k = 0; k < p.pieces.length; k++) {
-      if (k === p.pieces.length - 1 || distances[i][k] > cutoff) {
+      if (k === p.pieces.length - 1 || distances[at + k] > cutoff) {
         emitPassage(source, p.pieces.slice(from, k + 1), p.headingPath, opts, tk, sink)
         from = k + 1
       }
     }
-  })
+    at += p.pieces.length
+  }
 }

@@ -120,7 +120,12 @@ export function cutByTokens(source: string, span: Span, max: number, tk: Tokeniz
     const trimmed = trimSpan(source, start, span.end)
     if (!trimmed) break
     start = trimmed.start
-    while (tok < ends.length && ends[tok] !== -1 && span.start + ends[tok] <= start) tok++
+    // Past every token that ends at or before `start` (tokens ending inside a character have no offset).
+    for (let t = tok; t < ends.length; t++) {
+      if (ends[t] === -1) continue
+      if (span.start + ends[t] > start) break
+      tok = t + 1
+    }
     // Where `max` tokens from here end (in the span's own tokenization).
     let limit = tok + max - 1
     let cut: number
