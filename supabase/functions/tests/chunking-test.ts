@@ -198,6 +198,12 @@ Deno.test('markdown: heading paths follow ATX and setext headings; # in code is 
   const untitled = await chunkDocument(source, null, s, { tokenizer: tk })
   assert.deepEqual(untitled[0].heading_path, [])
   assert.deepEqual(untitled[3].heading_path, ['Guide', 'Install', 'Linux'])
+  // CRLF line endings: the same sections, offsets exact in the CRLF text.
+  const crlf = source.replace(/\n/g, '\r\n')
+  const crlfChunks = await chunkDocument(crlf, 'Handbook', s, { tokenizer: tk })
+  checkChunks(crlf, crlfChunks, s)
+  assert.deepEqual(crlfChunks.map((c) => c.heading_path), chunks.map((c) => c.heading_path))
+  assert.deepEqual(crlfChunks.map((c) => c.content.replace(/\r\n/g, '\n')), chunks.map((c) => c.content))
   // Heading lines are not content, everything else is covered.
   const headingLines: [number, number][] = []
   for (const m of source.matchAll(/^(#{1,3} .*|Setext Usage\n-+|Top Level Again\n=+)$/gm)) {
