@@ -13,7 +13,8 @@ export type EncodingName = (typeof ENCODINGS)[number]
 
 const loaded = new Map<EncodingName, Promise<Tiktoken>>()
 
-async function loadRanks(name: EncodingName) {
+/** The BPE rank table of `name` as js-tiktoken ships it (the chunkers build their own encoder from it). */
+export async function loadRanks(name: EncodingName) {
   switch (name) {
     case 'o200k_base':
       return (await import('npm:js-tiktoken@1.0.21/ranks/o200k_base')).default
