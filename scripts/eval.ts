@@ -242,8 +242,8 @@ try {
     const depth = 2 * DEPTH
     const trainBm25 = await measure('train split: bm25 candidates', (q) => run.bm25(q, depth), trainIds)
     const trainVector = await measure('train split: vector candidates', (q) => run.vector(q, depth), trainIds)
-    for (const vectorWeight of [0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1]) {
-      for (const rrfK of [10, 20, 40, 60, 100]) {
+    for (const vectorWeight of [0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1]) {
+      for (const rrfK of [5, 10, 20, 40, 60, 100, 200]) {
         const fused = new Map(trainIds.map((q) => [q, fuse(trainBm25.ranked.get(q)!, trainVector.ranked.get(q)!, vectorWeight, rrfK)]))
         const s = score(fused, trainQrels, trainIds)
         if (!chosen || s.ndcg10 > chosen.trainNdcg10) chosen = { vectorWeight, rrfK, trainNdcg10: s.ndcg10 }
