@@ -115,6 +115,7 @@ describe('SDK (createMemory over supabase-js)', () => {
       const missing = await rejects(() => call(unknown), 'not_found')
       assert.equal(foreign.sqlstate, 'PT404', name)
       assert.equal(foreign.status, 404, `${name}: HTTP 404, as PostgREST answers PT404`)
+      assert.equal(foreign.sqlstate, missing.sqlstate, `${name}: same SQLSTATE for foreign and unknown ids`)
       assert.equal(foreign.status, missing.status, `${name}: same HTTP status for foreign and unknown ids`)
       assert.equal(foreign.message.replace(t.id, '<id>'), missing.message.replace(unknown, '<id>'), `${name}: same message`)
     }

@@ -75,7 +75,23 @@ select json_build_object(
                       where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns,
            coalesce((select json_agg(a.attname order by array_position(i.indkey::int2[], a.attnum))
                        from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey::int2[])
-                      where i.indrelid = c.oid and i.indisprimary), '[]') as pk
+                      where i.indrelid = c.oid and i.indisprimary),
+                    -- A view's primary key is its base table's when the view selects every key column (PostgREST's
+                    -- addViewPrimaryKeys), so upserts through an updatable view work. Stand-in simplification: the
+                    -- view over exactly one table, the key columns under their own names (PostgREST follows renames).
+                    (select json_agg(a.attname order by array_position(i.indkey::int2[], a.attnum))
+                       from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey::int2[])
+                      where c.relkind = 'v' and i.indisprimary
+                        and i.indrelid = (select min(d.refobjid) from pg_rewrite rw
+                                            join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = rw.oid
+                                                            and d.refclassid = 'pg_class'::regclass and d.refobjid <> c.oid
+                                           where rw.ev_class = c.oid
+                                          having count(distinct d.refobjid) = 1)
+                        and not exists (select from unnest(i.indkey::int2[]) k(attnum)
+                                         join pg_attribute ka on ka.attrelid = i.indrelid and ka.attnum = k.attnum
+                                        where not exists (select from pg_attribute va where va.attrelid = c.oid
+                                                             and va.attname = ka.attname and not va.attisdropped))),
+                    '[]') as pk
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
      where n.nspname = any($1) and c.relkind in ('r', 'v', 'm', 'f', 'p')
   ) r)
