@@ -257,13 +257,14 @@ begin
         perform private.check_query_embedding((select em.name from public.embedding_models em where em.is_default), query_vector);
         vector_channel := 'ran';
       elsif query_source = 'newest_user_message' then
+        -- That message's own vector: not the newest user message that happens to be embedded.
         select e.embedding into query_vector
-          from public.messages u
+          from (select u.id, u.content_hash from public.messages u
+                 where u.thread_id = build_context.thread_id and u.role = 'user'
+                 order by u.created_at desc, u.id desc
+                 limit 1) u
           join public.embeddings e on e.source_table = 'messages' and e.source_id = u.id and e.content_hash = u.content_hash
-          join public.embedding_models em on em.name = e.model and em.is_default
-         where u.thread_id = build_context.thread_id and u.role = 'user'
-         order by u.created_at desc, u.id desc
-         limit 1;
+          join public.embedding_models em on em.name = e.model and em.is_default;
         vector_channel := case when query_vector is null then 'skipped: the newest user message is not embedded yet' else 'ran' end;
       else
         vector_channel := 'skipped: no query_embedding given';
@@ -273,6 +274,12 @@ begin
     end if;
     if recall_opts ->> 'mode' = 'vector' and query_vector is null then
       recall_query := null;
+    end if;
+    if recall_query is null then
+      -- Nothing to recall without a query (a query_embedding alone is none): no vector search on its own,
+      -- and no share of the budget held back for it.
+      query_vector := null;
+      recall_reserve := 0;
     end if;
   end if;
   window_limit := budget - recall_reserve;
@@ -292,7 +299,7 @@ begin
        order by o.created_at desc, o.id desc
     loop
       cost := m.token_count + per_message;
-      if recall_on and recall_result is null and used + cost > window_limit then
+      if recall_on and recall_result is null and recall_query is not null and used + cost > window_limit then
         -- The window reached the share kept for recall: recall over what is older, then go on with the rest.
         recall_result := private.context_recall(thread, recall_query, query_vector, window_oldest_at, window_oldest_id,
           least(recall_reserve, budget - used), per_message, include_tools,

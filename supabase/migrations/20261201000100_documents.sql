@@ -61,7 +61,8 @@ create trigger documents_touch_updated_at before update on public.documents
 create table public.document_chunks (
   id uuid primary key default gen_random_uuid(),
   document_id uuid references public.documents (id) on delete cascade,
-  owner_id uuid not null default auth.uid(),
+  -- References the user itself (not only through the document): standalone chunks go with their user.
+  owner_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
   -- Position of the chunk in its document (parents and leaves share one sequence, in reading order).
   ordinal integer not null default 0
     constraint document_chunks_ordinal_non_negative check (ordinal >= 0),
@@ -122,7 +123,8 @@ grant execute on function private.chunk_search_text(text[], text) to authenticat
 --   BEFORE INSERT OR UPDATE row trigger on document_chunks, run as the caller:
 --   * a chunk of a document takes the document's owner (PT404 "document <id> not found" when the caller
 --     cannot see it); a standalone chunk keeps owner_id (default auth.uid());
---   * a parent must be a level-1 chunk of the same document (22023 otherwise);
+--   * a parent must be a level-1 chunk of the same document, and a parent with leaves stays level 1
+--     (22023 otherwise);
 --   * search_text is recomputed from heading_path and content (null for level 1);
 --   * id, document_id and owner_id cannot change on update (22023).
 create or replace function private.document_chunks_before_write()
@@ -144,6 +146,10 @@ begin
       raise exception 'document % not found', new.document_id using errcode = 'PT404';
     end if;
     new.owner_id := doc_owner;
+  end if;
+  if tg_op = 'UPDATE' and old.level = 1 and new.level <> 1
+     and exists (select from public.document_chunks c where c.parent_id = new.id) then
+    raise exception 'chunk % is the parent of other chunks and must stay level 1', new.id using errcode = '22023';
   end if;
   if new.parent_id is not null and (tg_op = 'INSERT' or new.parent_id is distinct from old.parent_id) then
     select c.document_id, c.level into parent from public.document_chunks c where c.id = new.parent_id;

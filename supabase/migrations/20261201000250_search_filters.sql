@@ -179,7 +179,8 @@ begin
   if exists (select from pg_catalog.pg_roles r where r.rolname = caller and (r.rolsuper or r.rolbypassrls)) then
     return 'true';
   end if;
-  return coalesce(format('c.owner_id = %L::uuid', auth.uid()), 'false');
+  -- (format's %L renders null as NULL, so the no-user case must be spelled out.)
+  return case when auth.uid() is null then 'false' else format('c.owner_id = %L::uuid', auth.uid()) end;
 end
 $$;
 revoke all on function private.caller_visibility_sql() from public, anon;

@@ -10,8 +10,10 @@
 -- rows as the index yields them. pgvector 0.8's iterative index scan (hnsw.iterative_scan =
 -- relaxed_order, set for the function only) keeps the HNSW scan going until enough rows pass, so a
 -- selective filter does not starve the result (it would otherwise return at most ef_search rows, most
--- of them filtered out); rows come back roughly ordered and are re-sorted by distance. hnsw.ef_search is
--- raised to match_count for the call. Scaling: the work grows with how many rows the scan must visit to
+-- of them filtered out); rows come back roughly ordered and are re-sorted by distance — outside a
+-- materialized CTE and by `distance + 0`, because the planner (Postgres 17+ also through a CTE) would
+-- otherwise trust the index's order and skip the re-sort (pgvector's documented pattern). hnsw.ef_search
+-- is raised to match_count for the call (at most 1,000, its maximum; the iterative scan goes on beyond). Scaling: the work grows with how many rows the scan must visit to
 -- find match_count that pass — about match_count / selectivity — up to hnsw.max_scan_tuples (20,000 by
 -- default); a filter rarer than that returns fewer rows, and an exact scan (the planner's choice when a
 -- filter's index is far more selective) returns exact results.
@@ -55,19 +57,21 @@ begin
   if rel is null then
     raise exception 'source must be messages or document_chunks (got %)', coalesce(vector_rank.source, 'null') using errcode = '22023';
   end if;
-  -- Local to this function (its SET clause restores the previous value on return).
-  perform set_config('hnsw.ef_search', greatest(vector_rank.match_count, 40)::text, true);
+  -- Local to this function (its SET clause restores the previous value on return); 1000 is pgvector's
+  -- maximum (hybrid search may ask for up to 10,000 candidates).
+  perform set_config('hnsw.ef_search', least(greatest(vector_rank.match_count, 40), 1000)::text, true);
   return query execute format($q$
-    select x.id, 1 - x.distance, (row_number() over (order by x.distance, x.id))::integer
-      from (
+    with relaxed as materialized (
         select e.source_id as id,
                (e.embedding::extensions.%1$s(%2$s) operator(extensions.<=>) $1::extensions.%1$s(%2$s))::double precision as distance
           from public.embeddings e
           join %3$s c on c.id = e.source_id
          where e.model = %4$L and e.source_table = %5$L and (%6$s)
          order by e.embedding::extensions.%1$s(%2$s) operator(extensions.<=>) $1::extensions.%1$s(%2$s)
-         limit $2) x
-     order by x.distance, x.id$q$,
+         limit $2)
+    select x.id, 1 - x.distance, (row_number() over (order by x.distance + 0, x.id))::integer
+      from relaxed x
+     order by x.distance + 0, x.id$q$,
     m.storage, m.dims, rel, m.name, vector_rank.source, private.search_filter_sql(vector_rank.source, vector_rank.filters))
     using vector_rank.query_embedding, vector_rank.match_count;
 end

@@ -24,9 +24,14 @@ comment on column public.document_chunks.embedding is
 -- private.document_chunks_store_embedding() → trigger
 --   BEFORE INSERT OR UPDATE row trigger on document_chunks, after document_chunks_before_write (trigger
 --   names run in alphabetical order): when `embedding` is given, upserts it into public.embeddings for the
---   default model and the chunk's current search_text, then clears the column. Errors: 22000 when the
---   vector's size is not the default model's (naming both sizes); 22023 for a parent chunk (level 1:
---   parents are not searched). Security definer: callers cannot write embeddings themselves.
+--   default model and the chunk's current search_text, then clears the column. An INSERT whose id
+--   already exists leaves the vector in place for the conflict to decide (ON CONFLICT DO UPDATE passes it
+--   on as excluded.embedding to the update, which row level security checks and this trigger stores;
+--   DO NOTHING drops it; a plain insert fails): BEFORE INSERT triggers fire before the conflict is
+--   found, so storing it here would overwrite the existing chunk's vector — another user's too. Errors:
+--   22000 when the vector's size is not the default model's (naming both sizes); 22023 for a parent
+--   chunk (level 1: parents are not searched). Security definer: callers cannot write embeddings
+--   themselves.
 create or replace function private.document_chunks_store_embedding()
 returns trigger
 language plpgsql
@@ -42,6 +47,9 @@ begin
   if new.level <> 0 then
     raise exception 'embedding can only be given for a leaf chunk (level 0); parent chunks are not searched'
       using errcode = '22023';
+  end if;
+  if tg_op = 'INSERT' and exists (select from public.document_chunks c where c.id = new.id) then
+    return new;
   end if;
   select * into m from public.embedding_models em where em.is_default;
   if extensions.vector_dims(new.embedding) <> m.dims then
