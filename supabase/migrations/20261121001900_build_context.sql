@@ -147,6 +147,11 @@ begin
       or exists (select from jsonb_array_elements(opts -> 'query_embedding') x where jsonb_typeof(x) <> 'number')) then
     raise exception 'options.query_embedding must be a non-empty array of numbers' using errcode = '22023';
   end if;
+  -- A vector of the wrong size is an error whether or not this call ends up using it.
+  if opts ? 'query_embedding' then
+    perform private.check_query_embedding((select em.name from public.embedding_models em where em.is_default),
+                                          (opts ->> 'query_embedding')::extensions.vector);
+  end if;
   -- recall: true | false | {…}; a query alone turns it on (unless recall is false).
   if opts ? 'recall' and jsonb_typeof(opts -> 'recall') not in ('object', 'boolean') then
     raise exception 'options.recall must be true, false or an object (got %)', jsonb_typeof(opts -> 'recall') using errcode = '22023';
@@ -254,7 +259,6 @@ begin
     if recall_opts ->> 'mode' <> 'bm25' then
       if opts ? 'query_embedding' then
         query_vector := (opts ->> 'query_embedding')::extensions.vector;
-        perform private.check_query_embedding((select em.name from public.embedding_models em where em.is_default), query_vector);
         vector_channel := 'ran';
       elsif query_source = 'newest_user_message' then
         -- That message's own vector: not the newest user message that happens to be embedded.

@@ -183,6 +183,10 @@ begin
       raise exception 'chunks[%].token_count must be a whole number >= 0 (got %)', idx, elem -> 'token_count'
         using errcode = '22023';
     end if;
+    -- JSON null offsets count as absent, like the other optional fields.
+    if jsonb_typeof(elem -> 'char_start') = 'null' and jsonb_typeof(elem -> 'char_end') = 'null' then
+      elem := elem - 'char_start' - 'char_end';
+    end if;
     if (elem ? 'char_start') <> (elem ? 'char_end')
        or (elem ? 'char_start' and ((elem ->> 'char_start') !~ '^\d{1,10}$' or (elem ->> 'char_end') !~ '^\d{1,10}$'
            or jsonb_typeof(elem -> 'char_start') <> 'number' or jsonb_typeof(elem -> 'char_end') <> 'number'
@@ -203,6 +207,10 @@ begin
   -- Which document.
   if ingest_document.document_id is not null then
     doc := private.require_document(ingest_document.document_id);
+    if ingest_document.owner_id is not null and ingest_document.owner_id <> doc.owner_id then
+      raise exception 'owner_id % is not the owner of document %', ingest_document.owner_id, doc.id
+        using errcode = '22023', hint = 'Leave owner_id out when passing document_id: the document keeps its owner.';
+    end if;
   else
     if doc_owner is null then
       raise exception 'owner_id is required when no user is signed in' using errcode = '22023',

@@ -147,6 +147,10 @@ begin
   perform private.require_limit(hybrid_search.match_count, 'match_count');
   select * into p from private.hybrid_params(hybrid_search.bm25_weight, hybrid_search.vector_weight, hybrid_search.rrf_k,
                                              hybrid_search.candidates, hybrid_search.match_count);
+  if hybrid_search.query_embedding is null and p.bm25_weight_used = 0 then
+    raise exception 'nothing to search: bm25_weight is 0 and no query_embedding was given' using errcode = '22023',
+      hint = 'Pass query_embedding for the vector channel, or a bm25_weight above 0.';
+  end if;
   return query
     with ranked as materialized (
       select * from private.hybrid_rank(hybrid_search.source, hybrid_search.query_text, hybrid_search.query_embedding,

@@ -3,6 +3,7 @@
 -- two-level hierarchy, search_text (heading path + content for leaves, null for parents), embedding jobs
 -- for leaves only, and what a deleted document or user takes with it.
 begin;
+\ir helpers/test_helpers.psql
 select plan(65);
 
 select tests.create_supabase_user('alice');
@@ -214,7 +215,7 @@ select isnt_empty($$ update document_chunks set metadata = '{"checked": true}' w
   'service_role can update any owner''s chunks');
 
 -- Embedding jobs: one per leaf, none for parents (the queue is read as the session owner)
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select results_eq(
   $$ select c.id from document_chunks c
       where c.document_id = 'a0000000-0000-0000-0000-000000000001'
@@ -247,7 +248,7 @@ select is((select parent_id from document_chunks where id = 'a1000000-0000-0000-
 select delete_document('a0000000-0000-0000-0000-000000000001');
 select is_empty($$ select 1 from document_chunks where document_id = 'a0000000-0000-0000-0000-000000000001' $$,
   'deleting a document deletes its chunks');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select is_empty($$ select 1 from public.embeddings e where e.source_id = 'a1000000-0000-0000-0000-000000000001' $$,
   'the chunks of a deleted document leave no embedding behind');
 delete from auth.users where id = tests.get_supabase_uid('bob');

@@ -5,7 +5,8 @@
 -- owner. Then get_document, list_documents (keyset pages) and delete_document, including for another
 -- user's documents.
 begin;
-select plan(120);
+\ir helpers/test_helpers.psql
+select plan(122);
 
 select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
@@ -154,6 +155,13 @@ select is((select owner_id from documents where id = pg_temp.doc()), tests.get_s
 select is((select (document).id from ingest_document('[{"content": "By source, for Alice."}]', source_uri => 'https://example.com/moved',
                                                      owner_id => tests.get_supabase_uid('alice'))),
   pg_temp.doc(), 'service_role finds a user''s document by owner_id and source_uri');
+select throws_ok(format($$ select ingest_document('[{"content": "x"}]', document_id => %L, owner_id => %L) $$,
+                        pg_temp.doc(), tests.get_supabase_uid('bob')),
+  '22023', format('owner_id %s is not the owner of document %s', tests.get_supabase_uid('bob'), pg_temp.doc()),
+  'owner_id given with document_id must be the document''s owner');
+select is((select (ingest_document('[{"content": "Offsets unknown.", "char_start": null, "char_end": null}]',
+                                   owner_id => tests.get_supabase_uid('bob'))).chunk_count), 1,
+  'char_start and char_end given as JSON null count as absent');
 select tests.clear_authentication();
 select throws_ok($$ select ingest_document('[{"content": "x"}]') $$, '42501', null, 'anon cannot call ingest_document');
 
@@ -251,7 +259,7 @@ select throws_ok($$ select ingest_document('[{"content": "x"}]', document_id => 
   'source_uri must be 1 to 2048 characters', 'a source_uri over 2048 characters is refused');
 select throws_ok($$ select pg_temp.bad('[{"content": "a\u0000b"}]') $$, '22P05', null, 'a NUL character in a chunk is refused (22P05)');
 -- the limits are settings
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 update settings set value = '2' where category = 'documents' and key = 'max_chunks';
 update settings set value = '10' where category = 'documents' and key = 'max_chunk_bytes';
 select tests.authenticate_as('alice');
@@ -261,7 +269,7 @@ select throws_ok($$ select pg_temp.bad('[{"content": "0123456789"}, {"content": 
   'chunks[1].content is 12 bytes; the maximum is 10 bytes', 'content over documents.max_chunk_bytes is refused (22001), counted in bytes');
 select lives_ok($$ select ingest_document('[{"content": "0123456789"}, {"content": "a"}]', document_id => current_setting('test.untitled')::uuid) $$,
   'content of exactly documents.max_chunk_bytes and exactly max_chunks chunks are accepted');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 update settings set value = '10000' where category = 'documents' and key = 'max_chunks';
 update settings set value = '1048576' where category = 'documents' and key = 'max_chunk_bytes';
 select tests.authenticate_as('alice');

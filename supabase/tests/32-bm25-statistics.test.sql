@@ -4,6 +4,7 @@
 -- cascaded) — kept per owner, readable only by their owner (service_role: all), written only by the
 -- triggers. Then util.register_bm25_source: its checks, and statistics computed for rows already there.
 begin;
+\ir helpers/test_helpers.psql
 select plan(57);
 
 -- Differences between the statistics and a recount from the rows (0 = exact); security definer (owned by
@@ -157,7 +158,7 @@ select is((select count(distinct owner_id)::int from private.bm25_corpus where o
   'service_role reads every owner''s statistics');
 
 -- Deleting a user, then truncating
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select set_config('test.bob', tests.get_supabase_uid('bob')::text, true);
 delete from auth.users where id = tests.get_supabase_uid('bob');
 select ok(pg_temp.exact(), 'deleting a user (cascading to threads, messages, documents and chunks) keeps the statistics exact');

@@ -6,6 +6,7 @@
 -- private.caller_visibility_sql for each kind of caller; MaxScore's early stop returns exactly the top k
 -- of scoring everything.
 begin;
+\ir helpers/test_helpers.psql
 select plan(77);
 
 select tests.create_supabase_user('alice');
@@ -90,14 +91,14 @@ select is(pg_temp.score('cherry', 'c0000000-0000-0000-0000-000000000003', 0, 0.4
   'k1 = 0 ignores term frequency: the score is the idf');
 select is(pg_temp.score('cherry', 'c0000000-0000-0000-0000-000000000003', 0.9, 0),
   round((ln(2.0) * 3 * 1.9 / (3 + 0.9))::numeric, 9), 'b = 0 ignores the length');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 update settings set value = '1.2' where category = 'retrieval' and key = 'bm25_k1';
 update settings set value = '0.75' where category = 'retrieval' and key = 'bm25_b';
 select tests.authenticate_as('alice');
 select is(pg_temp.score('apple', 'c0000000-0000-0000-0000-000000000001'),
   round((ln(1 + 3.5 / 1.5) * 2 * 2.2 / (2 + 1.2 * (0.25 + 0.75 * 3 / 2.5)))::numeric, 9),
   'without k1 and b the settings retrieval.bm25_k1 and retrieval.bm25_b apply');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 update settings set value = '0.9' where category = 'retrieval' and key = 'bm25_k1';
 update settings set value = '0.4' where category = 'retrieval' and key = 'bm25_b';
 select throws_ok($$ update settings set value = '11' where category = 'retrieval' and key = 'bm25_k1' $$, '22023',
@@ -240,7 +241,7 @@ select is(private.caller_visibility_sql(), format('c.owner_id = %L::uuid', tests
   'a signed-in user sees their own rows');
 select tests.authenticate_as_service_role();
 select is(private.caller_visibility_sql(), 'true', 'service_role sees every row');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select is(private.caller_visibility_sql(), 'true', 'postgres (bypasses row level security) sees every row');
 select set_config('role', 'none', true);
 select is(private.caller_visibility_sql(), 'true', 'a session without SET ROLE is judged by its session user (here postgres)');
@@ -248,7 +249,7 @@ select set_config('role', 'authenticated', true);
 select set_config('request.jwt.claims', '{"role": "authenticated"}', true);
 select is(private.caller_visibility_sql(), 'false', 'the authenticated role without a user sees nothing');
 select is_empty($$ select 1 from bm25_search('apple') $$, 'and bm25_search finds nothing for it');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 
 -- MaxScore: the top k equals the first k of scoring everything, on a corpus where rare and common terms mix
 select tests.authenticate_as('carol');

@@ -9,6 +9,7 @@
 -- quick to index. Which plan the planner picks depends on statistics; this transaction has none, so where
 -- the HNSW path itself is under test, sorts are turned off to get the plan a large analyzed corpus gets.
 begin;
+\ir helpers/test_helpers.psql
 select plan(51);
 
 select tests.create_supabase_user('alice');
@@ -64,7 +65,7 @@ select tests.authenticate_as('bob');
 insert into document_chunks (content, metadata) select 'bob point', jsonb_build_object('n', q + 0.5, 'tag', 'rare') from generate_series(0, 39) q;
 select save_messages((create_thread(agent_id => 'assistant')).id, (select json_agg(json_build_object('role', 'user', 'content', 'bob says ' || q,
   'metadata', json_build_object('n', 5000 + q + 0.01))) from generate_series(1, 12) q));
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select pg_temp.embed('document_chunks');
 select pg_temp.embed('messages');
 select tests.authenticate_as('alice');

@@ -5,7 +5,8 @@
 -- candidate depth; candidate depths beyond pgvector's ef_search maximum; the retrieval settings refused
 -- out of range and applied in range.
 begin;
-select plan(52);
+\ir helpers/test_helpers.psql
+select plan(53);
 
 select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
@@ -40,7 +41,7 @@ select save_messages(current_setting('test.t')::uuid, (select json_agg(json_buil
 select save_messages((create_thread(agent_id => 'assistant')).id, '[{"role": "user", "content": "apple elsewhere", "metadata": {"n": 7}}]');
 select tests.authenticate_as('bob');
 insert into document_chunks (content, metadata) select 'apple pie pie pie bob ' || g, jsonb_build_object('n', 7.2 + g / 1000.0) from generate_series(1, 30) g;
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select pg_temp.embed();
 select tests.authenticate_as('alice');
 
@@ -141,7 +142,7 @@ select is((select max(bm25_rank) from hybrid_search('apple pie', pg_temp.vec(7.2
   'all 400 BM25 matches come through a 2000-deep candidate list');
 
 -- Settings: refused out of range, applied in range
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select throws_ok($$ update settings set value = '0' where category = 'retrieval' and key = 'rrf_k' $$, '22023',
   'setting retrieval.rrf_k must be a whole number between 1 and 1000, got 0', 'retrieval.rrf_k = 0 is refused');
 select throws_ok($$ update settings set value = '2.5' where category = 'retrieval' and key = 'rrf_k' $$, '22023',
@@ -176,6 +177,8 @@ select ok((select bool_and(thread_id = current_setting('test.t')::uuid)
 select tests.authenticate_as('bob');
 select is((select count(*)::int from hybrid_search('apple pie', pg_temp.vec(7.2), 1000, model => 'test-4') where content not like '%bob%'), 0,
   'Bob finds only his own chunks');
+select throws_ok($$ select hybrid_search('apple', null, 5, bm25_weight => 0) $$, '22023',
+  'nothing to search: bm25_weight is 0 and no query_embedding was given', 'turning BM25 off without a vector is refused');
 
 select * from finish();
 rollback;

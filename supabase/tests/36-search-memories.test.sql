@@ -3,6 +3,7 @@
 -- thread boundaries, 0), modes bm25 / vector / hybrid (each equal to its channel's public function), the
 -- cursor of each hit, and every argument error.
 begin;
+\ir helpers/test_helpers.psql
 select plan(50);
 
 select tests.create_supabase_user('alice');
@@ -47,7 +48,7 @@ select save_messages(pg_temp.t('t4'), '[{"role": "user", "content": "apples with
 select tests.authenticate_as('bob');
 select set_config('test.b', (create_thread(agent_id => 'assistant')).id::text, true);
 select save_messages(pg_temp.t('b'), '[{"role": "user", "content": "bob eats apples", "metadata": {"n": 2.01}}]');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select pg_temp.embed();
 select tests.authenticate_as('alice');
 

@@ -4,7 +4,8 @@
 -- came from, each channel ran or why not, token limit and use, considered and included); scope agent
 -- reaches the agent's other threads only; every recall option error.
 begin;
-select plan(48);
+\ir helpers/test_helpers.psql
+select plan(49);
 
 select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
@@ -53,7 +54,7 @@ select save_messages(current_setting('test.t2')::uuid, '[{"role": "user", "conte
 select save_messages(current_setting('test.t3')::uuid, '[{"role": "user", "content": "Plan the refund campaign.", "token_count": 10, "metadata": {"n": 40}}]');
 select tests.authenticate_as('bob');
 select save_messages((create_thread(agent_id => 'assistant')).id, '[{"role": "user", "content": "Bob wants a refund too.", "token_count": 10, "metadata": {"n": 1}}]');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select pg_temp.embed();
 delete from embeddings where source_id = (select id from messages where content = 'Remind me, how long does a refund take?');
 select tests.authenticate_as('alice');
@@ -159,7 +160,7 @@ select cmp_ok(((pg_temp.c()).recalled -> 0 ->> 'bm25_rank')::int, '>', 1,
 select is((pg_temp.c()).token_count, 100, 'system 20 + window 60 + recall 20: all of the 100');
 select is((pg_temp.c()).truncated, true, 'older messages were left out');
 -- once the newest user message is embedded, its vector is used
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select pg_temp.embed('Remind me, how long does a refund take?');
 select tests.authenticate_as('alice');
 select is((pg_temp.ctx(100, '{"recall": true}')).recall -> 'channels', '{"bm25": "ran", "vector": "ran"}',
@@ -186,7 +187,7 @@ select is((pg_temp.ctx(100, '{}')).recall, null, 'without query or recall there 
 select set_config('test.t', (create_thread(agent_id => 'assistant')).id::text, true);
 select save_messages(current_setting('test.t')::uuid, (select json_agg(json_build_object('role', 'assistant', 'content', 'note ' || g, 'token_count', 10,
   'metadata', json_build_object('n', g))) from generate_series(1, 20) g));
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select pg_temp.embed();
 select tests.authenticate_as('alice');
 select results_eq(
@@ -218,6 +219,8 @@ select throws_ok($$ select pg_temp.ctx(100, '{"query": "x", "query_embedding": [
   'a query_embedding with a non-number is refused');
 select throws_ok($$ select pg_temp.ctx(100, '{"query": "x", "query_embedding": [1, 2, 3]}') $$, '22000', 'query embedding has 3 dimensions but model "hash-384" stores 384',
   'a query_embedding of the wrong size is refused, naming both sizes');
+select throws_ok($$ select pg_temp.ctx(100, '{"recall": false, "query_embedding": [1, 2, 3]}') $$, '22000',
+  'query embedding has 3 dimensions but model "hash-384" stores 384', 'also when recall is off: a wrong size is never ignored');
 
 select * from finish();
 rollback;

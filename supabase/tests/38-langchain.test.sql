@@ -5,6 +5,7 @@
 -- chunk id; kw_match_documents is bm25_search with the BM25 score as similarity; match_documents and
 -- kw_match_documents take exactly LangChain's argument names.
 begin;
+\ir helpers/test_helpers.psql
 select plan(36);
 
 select tests.create_supabase_user('alice');
@@ -98,7 +99,7 @@ select is_empty($$ select 1 from match_documents(pg_temp.v(5), 10) where id = 'a
   'Bob does not find Alice''s chunk with her vector');
 
 -- Through a security-invoker view (SupabaseVectorStore's tableName may be one)
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 create view public.lc_documents with (security_invoker = true) as select id, content, metadata, embedding from public.document_chunks;
 grant select, insert, update, delete on public.lc_documents to authenticated;
 select tests.authenticate_as('bob');
