@@ -271,7 +271,7 @@ try {
   }
 
   const rows = Object.entries(results)
-  console.log(`\nmode       nDCG@10  Recall@100  ms/query   (${testIds.length} test queries)`)
+  console.log(`\nmode       nDCG@10  Recall@100  ms/query   (${testIds.length} test queries; ms: RPC through the API, bm25-ref in process)`)
   for (const [name, r] of rows) {
     console.log(`${name.padEnd(10)} ${r.ndcg10.toFixed(4).padStart(7)}  ${r.recall100.toFixed(4).padStart(10)}  ${r.msPerQuery.toFixed(1).padStart(8)}`)
   }
