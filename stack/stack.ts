@@ -48,10 +48,10 @@ function lockDataDir(dataDir: string): () => void {
   return () => rmSync(lock, { force: true })
 }
 
-async function assertPortFree(host: string, port: number, purpose: string): Promise<void> {
+async function assertPortFree(host: string, port: number, purpose: string, flag: string): Promise<void> {
   if (port === 0) return
   const probe = createServer()
-  await listen(probe, host, port, purpose)
+  await listen(probe, host, port, purpose, flag)
   await new Promise<void>((resolve) => probe.close(() => resolve()))
 }
 
@@ -109,8 +109,8 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   }
   try {
     if (!opts.migrateOnly) {
-      await assertPortFree(config.host, config.dbPort, 'database')
-      await assertPortFree(config.host, config.apiPort, 'API gateway')
+      await assertPortFree(config.host, config.dbPort, 'database', '--db-port')
+      await assertPortFree(config.host, config.apiPort, 'API gateway', '--api-port')
     }
     if (config.reset) {
       log(`--reset: removing ${join(config.dataDir, 'pg')}`)

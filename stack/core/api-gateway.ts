@@ -38,7 +38,7 @@ export class Gateway {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head))
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => clientError(err, socket))
     server.keepAliveTimeout = 65_000
-    await listen(server, this.ctx.config.host, this.ctx.config.apiPort, 'API gateway')
+    await listen(server, this.ctx.config.host, this.ctx.config.apiPort, 'API gateway', '--api-port')
     this.server = server
     this.port = (server.address() as { port: number }).port
     this.ctx.apiUrl = `http://${this.ctx.config.host}:${this.port}`
