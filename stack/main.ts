@@ -11,6 +11,7 @@ import { startStack } from './stack.ts'
 export function statusBlock(s: { apiUrl: string; dbUrl: string; config: StackConfig }): string {
   const rows: [string, string][] = [
     ['API URL', s.apiUrl],
+    ['Auth URL', `${s.apiUrl}/auth/v1`],
     ['REST URL', `${s.apiUrl}/rest/v1`],
     ['Functions URL', `${s.apiUrl}/functions/v1`],
     ['Realtime URL', `${s.apiUrl.replace(/^http/, 'ws')}/realtime/v1`],
