@@ -138,11 +138,11 @@ export interface ChildStack {
   exited: Promise<number | null>
 }
 
-/** Runs `npm start -- <args>` as a user would, collecting its output. */
-export function spawnNpmStart(args: string[], env: Record<string, string> = {}): ChildStack {
+/** Runs `npm start -- <args>` as a user would (in `cwd`, by default this checkout), collecting its output. */
+export function spawnNpmStart(args: string[], env: Record<string, string> = {}, cwd = ROOT): ChildStack {
   const started = Date.now()
   const child = spawn('npm', ['start', '--', ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a signal reaches npm and the stack together, as from a terminal.
