@@ -97,7 +97,12 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   mkdirSync(config.dataDir, { recursive: true })
   const unlock = lockDataDir(config.dataDir)
   const cleanups: (() => Promise<void> | void)[] = [unlock]
+  // Stopping frees the ports first (nothing new is accepted), then winds down the workers — a cron run or
+  // an embedding call in flight may take seconds — and closes the rest in reverse order of starting.
+  const listeners: { stopListening(): void }[] = []
   const stopAll = async () => {
+    for (const l of listeners) l.stopListening()
+    listeners.length = 0
     for (const fn of cleanups.reverse()) {
       try {
         await fn()
@@ -125,11 +130,13 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const pgServer = new PgServer(db, { host: config.host, port: config.dbPort, idleTxTimeoutMs: config.idleTxTimeoutMs, log })
     await pgServer.start()
     cleanups.push(() => pgServer.stop())
+    listeners.push(pgServer)
     const live = { ...config, dbPort: pgServer.port }
 
     const gateway = new Gateway(db, live, null, log)
     await gateway.start()
     cleanups.push(() => gateway.stop())
+    listeners.push(gateway)
     const stackLive = { ...live, apiPort: gateway.port }
     if (existsSync(config.functions.dir)) {
       const functions = new EdgeRuntime({

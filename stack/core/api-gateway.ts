@@ -45,15 +45,22 @@ export class Gateway {
     await this.realtime.start()
   }
 
+  private closed: Promise<void> | null = null
+
+  /** Stops accepting connections (the port is free at once); requests in flight finish until stop(). */
+  stopListening(): void {
+    const server = this.server
+    if (server && !this.closed) this.closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
   async stop(): Promise<void> {
     await this.realtime.stop()
     const server = this.server
     this.server = null
     if (!server) return
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    })
+    this.stopListening()
+    server.closeAllConnections()
+    await this.closed
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -333,10 +333,19 @@ export class PgServer {
     await handler.attach(socket)
   }
 
+  private closed: Promise<void> | null = null
+
+  /** Stops accepting connections (the port is free at once); connected clients stay until stop(). */
+  stopListening(): void {
+    const server = this.server
+    if (server && !this.closed) this.closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
   async stop(): Promise<void> {
+    this.stopListening()
     for (const h of this.handlers) await h.detach(true)
     this.handlers.clear()
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+    await this.closed
     this.server = null
   }
 }
