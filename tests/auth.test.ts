@@ -262,6 +262,7 @@ describe('Auth (/auth/v1, GoTrue stand-in) with supabase-js', () => {
     assert.deepEqual(initial.body, { code: 400, error_code: 'invalid_credentials', msg: 'Invalid login credentials' })
     const noKey = await fetch(`${stack.apiUrl}/auth/v1/settings`)
     assert.equal(noKey.status, 401, 'like Kong, every Auth route but the JWKS needs an apikey')
+    assert.equal((await noKey.json()).message, 'No API key found in request')
     const unsupported = await authFetch(stack, '/otp', { method: 'POST', body: '{}' })
     assert.equal(unsupported.status, 404)
     assert.match(unsupported.body.msg, /not supported: the local stack's Auth stand-in covers/)

@@ -59,6 +59,7 @@ export async function handleAuth(ctx: GatewayContext, req: IncomingMessage, res:
     await route(ctx, req, res, url)
   } catch (err) {
     if (err instanceof AuthError || err instanceof OAuthError) return sendAuthError(req, res, err)
+    if (err instanceof GatewayRefusal) return sendAuthJson(req, res, 401, { message: err.message, hint: err.hint })
     const pg = err instanceof PgError ? err : null
     ctx.log(`auth: ${req.method} ${url.pathname} failed: ${(err as Error).stack ?? err}`)
     sendAuthError(req, res, new AuthError(500, 'unexpected_failure', pg ? `Database error: ${pg.message}` : 'Unexpected failure, please check server logs for more information'))
@@ -111,14 +112,24 @@ async function route(ctx: GatewayContext, req: IncomingMessage, res: ServerRespo
   throw notFound('not_found', `${method} /auth/v1${path} is not supported: ${NOT_COVERED}`)
 }
 
+/** Kong's answer (not GoTrue's) when the gateway refuses a request: `{ message, hint }`. */
+class GatewayRefusal extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message)
+  }
+}
+
 /** Like Kong's key-auth in front of GoTrue: an apikey header (or query parameter) signed by the project. */
 async function requireApiKey(ctx: GatewayContext, req: IncomingMessage, url: URL): Promise<void> {
   const apikey = (req.headers.apikey as string | undefined) ?? url.searchParams.get('apikey') ?? undefined
-  if (!apikey) throw new AuthError(401, 'no_api_key', 'No API key found in request: send the anon key (or service key) in the apikey header')
+  if (!apikey) throw new GatewayRefusal('No API key found in request', 'No `apikey` request header or url param was found: send the anon key (or the service key).')
   try {
     await jwtVerify(apikey, new TextEncoder().encode(ctx.config.jwtSecret), { algorithms: ['HS256'] })
   } catch {
-    throw new AuthError(401, 'invalid_api_key', 'Invalid API key: it is not signed with this project\'s JWT secret (is it from another project?)')
+    throw new GatewayRefusal('Invalid API key', "The apikey is not signed with this project's JWT secret (is it from another project?): use the anon key npm start prints.")
   }
 }
 
