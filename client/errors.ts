@@ -2,7 +2,8 @@
 // PostgREST error (SQLSTATE or PGRSTnnn code and HTTP status) the database or gateway returned.
 //   not_found        unknown id, or one that belongs to another user (PT404, P0002, PGRST116)
 //   conflict         stale expected_version or a duplicate (PT409, 23505, 40001)
-//   invalid_input    bad argument: wrong type, out of range, too large, NUL character (22xxx, 23502/23503/23514, PGRST100/102)
+//   invalid_input    bad argument: wrong type, out of range, too large, NUL character (22xxx, 23502/23503/23514, PGRST100/102),
+//                    or a missing / unknown RPC argument (PGRST202 when the function exists with other arguments)
 //   unauthorized     no valid session (401: missing/expired JWT, anon calling a member-only function)
 //   forbidden        signed in but not allowed (403, 42501)
 //   network          the request never got an HTTP answer
@@ -59,11 +60,41 @@ export function codeFor(sqlstate: string, status: number): MemoryErrorCode {
   return 'server'
 }
 
-/** Wraps the `error` of a supabase-js response. */
-export function fromPostgrestError(error: PostgrestError, status: number, context: string): MemoryError {
+/**
+ * PGRST202 for a function that exists with other arguments: PostgREST names the closest argument list in
+ * its hint ("Perhaps you meant to call the function public.fn(a, b)"). Compared with the arguments the call
+ * sent, that names what is unknown or missing — usually an SDK newer or older than the database's
+ * migrations. Of the arguments not sent, those the call did not even know (no key at all) are the missing
+ * ones; optional arguments the call left undefined are named only when nothing else can be.
+ */
+function argumentMismatch(error: PostgrestError, fn: string, args: Record<string, unknown>): string | null {
+  if (error.code !== 'PGRST202') return null
+  const m = /^Perhaps you meant to call the function [^.(]+\.([^.(]+)\(([^)]*)\)$/.exec(error.hint ?? '')
+  if (!m || m[1] !== fn) return null
+  const takes = m[2] ? m[2].split(', ') : []
+  const sent = Object.keys(args).filter((k) => args[k] !== undefined)
+  const unknown = sent.filter((k) => !takes.includes(k))
+  const list = `(${takes.join(', ')})`
+  if (unknown.length) {
+    return `${fn}: unknown argument${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} — the database's ${fn} takes ${list}; ` +
+      'if the SDK is newer than the database, apply the migrations (npm run db:migrate locally, npx supabase db push on hosted)'
+  }
+  const notSent = takes.filter((k) => !sent.includes(k))
+  const neverKnown = notSent.filter((k) => !(k in args))
+  const missing = neverKnown.length ? neverKnown : notSent
+  return `${fn}: missing argument${missing.length > 1 ? 's' : ''} — it was called without ${missing.join(', ')}, and the database's ${fn}${list} ` +
+    `requires ${missing.length > 1 ? 'them' : 'it'}`
+}
+
+/**
+ * Wraps the `error` of a supabase-js response. `args` are the arguments of the RPC call, to name a missing
+ * or unknown argument.
+ */
+export function fromPostgrestError(error: PostgrestError, status: number, context: string, args?: Record<string, unknown>): MemoryError {
   const sqlstate = error.code || null
-  const code = codeFor(error.code ?? '', status)
-  const message = code === 'network' ? `${context}: the request failed (${error.message})` : error.message
+  const mismatch = args ? argumentMismatch(error, context, args) : null
+  const code = mismatch ? 'invalid_input' : codeFor(error.code ?? '', status)
+  const message = mismatch ?? (code === 'network' ? `${context}: the request failed (${error.message})` : error.message)
   return new MemoryError(code, message, {
     cause: error,
     sqlstate,

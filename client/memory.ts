@@ -7,7 +7,16 @@
 // MemoryError.
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { fromFunctionsError, fromPostgrestError, MemoryError } from './errors.ts'
-import { countTokens as countWithTiktoken, type CountTokensOptions, type Encoding } from './tokens.ts'
+import {
+  checkEncoding,
+  checkText,
+  countWithEncoding,
+  DEFAULT_ENCODING,
+  tiktokenEncoding,
+  unknownModel,
+  type CountTokensOptions,
+  type Encoding,
+} from './tokens.ts'
 import type {
   AgentConfig,
   AgentState,
@@ -76,7 +85,7 @@ export function createMemory(options: MemoryOptions) {
     } catch (err) {
       throw new MemoryError('network', `${fn}: the request failed (${(err as Error).message})`, { cause: err, status: 0 })
     }
-    if (result.error) throw fromPostgrestError(result.error, result.status, fn)
+    if (result.error) throw fromPostgrestError(result.error, result.status, fn, args as Record<string, unknown>)
     return result.data as Returns<F>
   }
 
@@ -103,8 +112,38 @@ export function createMemory(options: MemoryOptions) {
     return r
   }
 
-  const countTokens = (text: string, opts: CountTokensOptions = {}) =>
-    countWithTiktoken(text, { ...tokenDefaults, ...opts })
+  // The project's models and their tokenizers (public.models), read once and again when a model is missing.
+  let projectModels: Promise<Map<string, string> | { error: string }> | null = null
+  const loadProjectModels = () =>
+    (projectModels ??= (async () => {
+      const { data, error } = await supabase.from('models').select('id, tokenizer')
+      if (error || !data) {
+        projectModels = null
+        return { error: error?.message ?? 'no rows' }
+      }
+      return new Map(data.map((m) => [m.id, m.tokenizer]))
+    })())
+
+  /** The encoding for these options: explicit encoding, js-tiktoken's model table, then public.models. */
+  async function encodingOf(opts: CountTokensOptions): Promise<Encoding> {
+    const o = opts.model !== undefined || opts.encoding !== undefined ? opts : tokenDefaults
+    if (o.encoding !== undefined) return checkEncoding(o.encoding)
+    if (o.model === undefined) return DEFAULT_ENCODING
+    if (typeof o.model !== 'string') throw new MemoryError('invalid_input', `model must be a model name, got ${typeof o.model}`)
+    const known = tiktokenEncoding(o.model)
+    if (known) return known
+    let models = await loadProjectModels()
+    if (models instanceof Map && !models.has(o.model)) {
+      projectModels = null
+      models = await loadProjectModels()
+    }
+    if (!(models instanceof Map)) throw unknownModel(o.model, null, `(this project's models table could not be read: ${models.error}) `)
+    const tokenizer = models.get(o.model)
+    if (!tokenizer) throw unknownModel(o.model, [...models.keys()])
+    return checkEncoding(tokenizer)
+  }
+
+  const countTokens = async (text: string, opts: CountTokensOptions = {}) => countWithEncoding(checkText(text), await encodingOf(opts ?? {}))
 
   async function toArgsMessage(m: NewMessage, field: string) {
     if (m === null || typeof m !== 'object') throw new MemoryError('invalid_input', `${field} must be a message object`)
@@ -126,7 +165,7 @@ export function createMemory(options: MemoryOptions) {
 
   async function loadMessages(threadId: string, opts: LoadMessagesOptions = {}): Promise<MessagePage> {
     const page = await call('load_messages', {
-      thread_id: threadId,
+      thread_id: requireText(threadId, 'threadId', THREAD_ID),
       limit: opts.limit,
       cursor: opts.cursor ?? undefined,
       direction: opts.direction,
@@ -154,7 +193,7 @@ export function createMemory(options: MemoryOptions) {
 
     /** The thread; MemoryError not_found when it is unknown or not the caller's. */
     async getMemoryThread(threadId: string): Promise<Thread> {
-      return call('get_thread', { thread_id: threadId })
+      return call('get_thread', { thread_id: requireText(threadId, 'threadId', THREAD_ID) })
     },
 
     /** One page of the caller's threads, newest first. */
@@ -177,16 +216,17 @@ export function createMemory(options: MemoryOptions) {
       if (patch.expiresAt !== undefined) body.expires_at = patch.expiresAt === null ? null : isoOrUndefined(patch.expiresAt)!
       if (patch.summary !== undefined) body.summary = patch.summary
       if (patch.summaryThrough !== undefined) body.summary_through = patch.summaryThrough
-      return call('update_thread', { thread_id: threadId, patch: body })
+      return call('update_thread', { thread_id: requireText(threadId, 'threadId', THREAD_ID), patch: body })
     },
 
     /** Deletes the thread with its messages and agent states; returns the deleted thread. */
     async deleteMemoryThread(threadId: string): Promise<Thread> {
-      return call('delete_thread', { thread_id: threadId })
+      return call('delete_thread', { thread_id: requireText(threadId, 'threadId', THREAD_ID) })
     },
 
     /** Appends a message; returns it with its created_at and cursor. */
     async saveMessage(threadId: string, message: NewMessage): Promise<Message> {
+      requireText(threadId, 'threadId', THREAD_ID)
       const m = await toArgsMessage(message, 'message')
       const saved = await call('save_message', {
         thread_id: threadId,
@@ -202,6 +242,7 @@ export function createMemory(options: MemoryOptions) {
 
     /** Appends up to 1000 messages in order, all or nothing. */
     async saveMessages(threadId: string, messages: NewMessage[]): Promise<Message[]> {
+      requireText(threadId, 'threadId', THREAD_ID)
       if (!Array.isArray(messages)) throw new MemoryError('invalid_input', 'messages must be an array')
       const rows = await Promise.all(messages.map((m, i) => toArgsMessage(m, `messages[${i}]`)))
       const saved = await call('save_messages', { thread_id: threadId, messages: rows as Json })
@@ -227,7 +268,7 @@ export function createMemory(options: MemoryOptions) {
 
     /** The agent's state in the thread, or null when it has none yet. */
     async loadAgentState(threadId: string, opts: AgentStateOptions = {}): Promise<AgentState | null> {
-      const rows = await call('load_agent_state', { thread_id: threadId, agent_id: opts.agentId ?? undefined })
+      const rows = await call('load_agent_state', { thread_id: requireText(threadId, 'threadId', THREAD_ID), agent_id: opts.agentId ?? undefined })
       if (!Array.isArray(rows)) throw new MemoryError('unexpected_response', 'load_agent_state did not return a list')
       return rows[0] ?? null
     },
@@ -237,6 +278,10 @@ export function createMemory(options: MemoryOptions) {
      * (nothing is written): load again, reapply, save with the new version.
      */
     async saveAgentState(threadId: string, state: { [key: string]: Json | undefined }, opts: SaveAgentStateOptions = {}): Promise<AgentState> {
+      requireText(threadId, 'threadId', THREAD_ID)
+      if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+        throw new MemoryError('invalid_input', `state must be a JSON object, got ${describeValue(state)}`)
+      }
       return call('save_agent_state', {
         thread_id: threadId,
         agent_id: (opts.agentId ?? null) as string,
@@ -247,17 +292,23 @@ export function createMemory(options: MemoryOptions) {
 
     /** A setting's value, or `fallback` when it is not set. */
     async getSetting<T extends Json = Json>(category: string, key: string, fallback: T | null = null): Promise<T | null> {
+      requireText(category, 'category', 'a settings category such as "memory"')
+      requireText(key, 'key', 'a setting key')
       return (await call('get_setting', { category, key, default: fallback ?? undefined })) as T | null
     },
 
     /** An agent with its model (prices included) and its tools in order. */
     async getAgentConfig(agentId: string): Promise<AgentConfig> {
-      const c = await call('get_agent_config', { agent: agentId })
+      const c = await call('get_agent_config', { agent: requireText(agentId, 'agentId', 'an agent id such as "assistant"') })
       if (!c?.agent || !c.model) throw new MemoryError('unexpected_response', 'get_agent_config returned no agent')
       return { agent: c.agent, model: c.model, tools: c.tools ?? [] }
     },
 
-    /** Tokens of `text` with js-tiktoken (the memory's model/encoding unless given). */
+    /**
+     * Tokens of `text` with js-tiktoken: the given encoding, else the model's (js-tiktoken's table, then the
+     * tokenizer public.models names), else the memory's default. Unknown model or non-string text →
+     * MemoryError invalid_input.
+     */
     countTokens,
 
     /**
@@ -289,7 +340,7 @@ export function createMemory(options: MemoryOptions) {
           })
         } else throw new MemoryError('invalid_input', 'recall must be true, false or an object of recall options')
       }
-      const c = await call('build_context', { thread_id: threadId, token_budget: opts.tokenBudget, options })
+      const c = await call('build_context', { thread_id: requireText(threadId, 'threadId', THREAD_ID), token_budget: opts.tokenBudget, options })
       if (!c || typeof c.token_count !== 'number') throw new MemoryError('unexpected_response', 'build_context returned no context')
       return {
         threadId: c.thread_id!,
@@ -467,6 +518,25 @@ function recalledOf(value: Json | null | undefined): RecalledItem[] {
     }
   })
 }
+
+/**
+ * A required id or name, checked before the call: a missing one would otherwise reach PostgREST as a missing
+ * argument (PGRST202), which cannot say which SDK parameter was left out.
+ */
+function requireText(value: unknown, name: string, what: string): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new MemoryError('invalid_input', `${name} must be ${what}, got ${value === '' ? 'an empty string' : describeValue(value)}`)
+  }
+  return value
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined || value === null) return String(value)
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`
+}
+
+const THREAD_ID = 'a thread id (the uuid string createMemoryThread returned)'
 
 // Postgres text cannot hold NUL, and the server can only say so without naming the field (PostgREST
 // fails while converting the arguments), so the SDK checks first.

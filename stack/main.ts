@@ -1,5 +1,6 @@
 // `npm start`: the Docker-free local Supabase stack for this project. Prints a status block like
-// `supabase status`, runs until SIGINT/SIGTERM, then stops cleanly; the next start reuses `.data/`.
+// `supabase status`, runs until SIGINT, SIGTERM or SIGHUP (to it or to npm) or until its parent process
+// dies, then stops cleanly; the next start reuses `.data/`.
 //   npm start                      start (or restart on the same data)
 //   npm start -- --reset           start from an empty database
 //   npm start -- --api-port 0 --db-port 0 --data-dir /tmp/x   free ports, other data directory
@@ -10,6 +11,7 @@ import { startStack } from './stack.ts'
 export function statusBlock(s: { apiUrl: string; dbUrl: string; config: StackConfig }): string {
   const rows: [string, string][] = [
     ['API URL', s.apiUrl],
+    ['Auth URL', `${s.apiUrl}/auth/v1`],
     ['REST URL', `${s.apiUrl}/rest/v1`],
     ['Functions URL', `${s.apiUrl}/functions/v1`],
     ['Realtime URL', `${s.apiUrl.replace(/^http/, 'ws')}/realtime/v1`],
@@ -52,23 +54,34 @@ async function main(): Promise<void> {
   console.log(statusBlock(stack))
   console.log(`\nData: ${config.dataDir}   pid ${process.pid}   Stop: Ctrl-C   Fresh start: npm start -- --reset\n`)
 
-  // Ctrl-C reaches npm, the shell and node at once, and npm forwards it too: one keypress can arrive as
-  // two signals. A second signal only forces the exit when it comes later than that.
+  // Ctrl-C reaches npm and node at once, and npm forwards it too: one keypress can arrive as two signals.
+  // A second signal only forces the exit when it comes later than that.
   let stoppingSince = 0
-  const stop = async (signal: string) => {
+  const stop = async (reason: string) => {
     if (stoppingSince) {
       if (Date.now() - stoppingSince < 2000) return
-      console.error(`[stack] ${signal} again: exiting without a clean shutdown`)
+      console.error(`[stack] ${reason} again: exiting without a clean shutdown`)
       process.exit(130)
     }
     stoppingSince = Date.now()
-    log(`${signal}: stopping`)
+    log(`${reason}: stopping`)
     await stack.stop()
     log('stopped')
     process.exit(0)
   }
-  process.on('SIGINT', () => void stop('SIGINT'))
-  process.on('SIGTERM', () => void stop('SIGTERM'))
+  // `npm start` runs this with `exec`, so npm is the parent and forwards SIGINT/SIGTERM sent to it (IDEs
+  // and process managers signal the npm process, not its group). SIGHUP: the terminal went away.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(signal))
+  // A parent that dies without signalling (kill -9 of npm, a crashed supervisor) leaves this process to
+  // init: then stop too, rather than hold the ports as an orphan. process.ppid is read anew each time.
+  const parent = process.ppid
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(watch)
+      void stop(`parent process ${parent} exited`)
+    }
+  }, 500)
+  watch.unref()
 }
 
 await main()

@@ -48,10 +48,10 @@ function lockDataDir(dataDir: string): () => void {
   return () => rmSync(lock, { force: true })
 }
 
-async function assertPortFree(host: string, port: number, purpose: string): Promise<void> {
+async function assertPortFree(host: string, port: number, purpose: string, flag: string): Promise<void> {
   if (port === 0) return
   const probe = createServer()
-  await listen(probe, host, port, purpose)
+  await listen(probe, host, port, purpose, flag)
   await new Promise<void>((resolve) => probe.close(() => resolve()))
 }
 
@@ -97,7 +97,12 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   mkdirSync(config.dataDir, { recursive: true })
   const unlock = lockDataDir(config.dataDir)
   const cleanups: (() => Promise<void> | void)[] = [unlock]
+  // Stopping frees the ports first (nothing new is accepted), then winds down the workers — a cron run or
+  // an embedding call in flight may take seconds — and closes the rest in reverse order of starting.
+  const listeners: { stopListening(): void }[] = []
   const stopAll = async () => {
+    for (const l of listeners) l.stopListening()
+    listeners.length = 0
     for (const fn of cleanups.reverse()) {
       try {
         await fn()
@@ -109,8 +114,8 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
   }
   try {
     if (!opts.migrateOnly) {
-      await assertPortFree(config.host, config.dbPort, 'database')
-      await assertPortFree(config.host, config.apiPort, 'API gateway')
+      await assertPortFree(config.host, config.dbPort, 'database', '--db-port')
+      await assertPortFree(config.host, config.apiPort, 'API gateway', '--api-port')
     }
     if (config.reset) {
       log(`--reset: removing ${join(config.dataDir, 'pg')}`)
@@ -125,11 +130,13 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
     const pgServer = new PgServer(db, { host: config.host, port: config.dbPort, idleTxTimeoutMs: config.idleTxTimeoutMs, log })
     await pgServer.start()
     cleanups.push(() => pgServer.stop())
+    listeners.push(pgServer)
     const live = { ...config, dbPort: pgServer.port }
 
     const gateway = new Gateway(db, live, null, log)
     await gateway.start()
     cleanups.push(() => gateway.stop())
+    listeners.push(gateway)
     const stackLive = { ...live, apiPort: gateway.port }
     if (existsSync(config.functions.dir)) {
       const functions = new EdgeRuntime({

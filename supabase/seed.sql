@@ -6,7 +6,7 @@
 --   agents        a general assistant and a researcher that can call tools
 --   tools         the tools the researcher may call
 --   settings      content size limit (1 MiB) and the other defaults the memory core reads
---   demo user     demo@agent-memory.local (no password; sign in with a token the stack signs) owning a
+--   demo user     demo@agent-memory.local (no password: `npm run token -- --email demo@agent-memory.local`) owning a
 --                 sample thread with a few messages and an agent state
 
 insert into public.models (id, provider, display_name, context_window, max_output_tokens, tokenizer,

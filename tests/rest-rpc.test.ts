@@ -202,6 +202,29 @@ describe('RPC over /rest/v1/rpc', () => {
     assert.equal(args.error?.hint, 'Perhaps you meant to call the function public.add(a, b)')
   })
 
+  it("words a missing or an extra argument exactly as PostgREST does (argument names sorted, as PostgREST's set of keys)", async () => {
+    const missing = await anonClient(stack).rpc('add', { b: 1 })
+    assert.equal(missing.status, 404)
+    assert.deepEqual(missing.error, {
+      code: 'PGRST202',
+      message: 'Could not find the function public.add(b) in the schema cache',
+      details: 'Searched for the function public.add with parameter b or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+      hint: 'Perhaps you meant to call the function public.add(a, b)',
+    })
+    const extra = await anonClient(stack).rpc('add', { b: 2, c: 3, a: 1 })
+    assert.deepEqual(extra.error, {
+      code: 'PGRST202',
+      message: 'Could not find the function public.add(a, b, c) in the schema cache',
+      details: 'Searched for the function public.add with parameters a, b, c or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+      hint: 'Perhaps you meant to call the function public.add(a, b)',
+    })
+    const none = await anonClient(stack).rpc('greet')
+    assert.equal(none.error?.message, 'Could not find the function public.greet without parameters in the schema cache')
+    assert.equal(none.error?.details, 'Searched for the function public.greet without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.')
+    const far = await anonClient(stack).rpc('nothing_like_it_at_all')
+    assert.equal(far.error?.hint, null, 'no hint when no function name is close')
+  })
+
   it('sees functions created after start, and a changed return type after NOTIFY pgrst', async () => {
     await stack.db.exec(`create function public.late() returns int language sql immutable as $$ select 7 $$`)
     assert.equal((await anonClient(stack).rpc('late')).data, 7)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { createMemory, MemoryError, type Memory } from '../client/index.ts'
+import { countTokens, createMemory, MemoryError, type Memory } from '../client/index.ts'
 import { ANON_KEY, anonClient, createUser, serviceClient, startTestStack, type TestStack, type TestUser } from './helpers/stack.ts'
 
 /** Runs `fn`, expecting a MemoryError with `code`; returns it for further checks. */
@@ -191,16 +191,67 @@ describe('SDK (createMemory over supabase-js)', () => {
   it('counts tokens with the model\'s encoding and can store exact counts', async () => {
     assert.equal(await memory.countTokens('hello world'), 2)
     assert.equal(await memory.countTokens('<|endoftext|>'), await memory.countTokens('<|endoftext|>', { encoding: 'o200k_base' }))
-    // cl100k_base (gpt-4) and o200k_base (gpt-4o) split Cyrillic and emoji differently; unknown models use o200k_base.
+    // cl100k_base (gpt-4) and o200k_base (gpt-4o) split Cyrillic and emoji differently; a model js-tiktoken does
+    // not know uses the tokenizer the project's models table names for it (claude-sonnet-4: cl100k_base).
     const text = 'Приветствую! Как дела? 🚀'
     assert.notEqual(await memory.countTokens(text, { model: 'gpt-4' }), await memory.countTokens(text, { model: 'gpt-4o' }))
-    assert.equal(await memory.countTokens(text, { model: 'claude-sonnet-4' }), await memory.countTokens(text, { encoding: 'o200k_base' }))
+    assert.equal(await memory.countTokens(text, { model: 'claude-sonnet-4' }), await memory.countTokens(text, { encoding: 'cl100k_base' }))
+    assert.notEqual(await memory.countTokens(text, { model: 'claude-sonnet-4' }), await memory.countTokens(text, { encoding: 'o200k_base' }))
 
     const exact = createMemory({ supabase: alice.client, exactTokenCounts: true })
     const t = await exact.createMemoryThread()
     const m = await exact.saveMessage(t.id, { role: 'user', content: 'The quick brown fox jumps over the lazy dog.' })
     assert.equal(m.token_count_exact, true)
     assert.equal(m.token_count, await memory.countTokens('The quick brown fox jumps over the lazy dog.'))
+  })
+
+  it('countTokens refuses input that is not a string and models nobody knows, listing the known ones', async () => {
+    const notText = await rejects(() => memory.countTokens(undefined as never), 'invalid_input')
+    assert.equal(notText.message, 'countTokens: text must be a string, got undefined')
+    assert.match((await rejects(() => memory.countTokens(42 as never), 'invalid_input')).message, /text must be a string, got number/)
+    const unknown = await rejects(() => memory.countTokens('hi', { model: 'gpt-17-ultra' }), 'invalid_input')
+    assert.match(unknown.message, /^unknown model "gpt-17-ultra": countTokens knows this project's models table: claude-3-5-haiku, claude-sonnet-4, gpt-4\.1, /)
+    assert.match(unknown.message, /js-tiktoken's models: .*\bgpt-4o-mini\b.*\bo3-mini\b/)
+    assert.match(unknown.message, /pass \{ encoding: "o200k_base" \| "cl100k_base"/)
+    await rejects(() => memory.countTokens('hi', { encoding: 'utf-8' as never }), 'invalid_input')
+    // A model registered later is found without a new client.
+    await serviceClient(stack).from('models').insert({ id: 'local-llama', provider: 'ollama', display_name: 'Llama', context_window: 8192, tokenizer: 'cl100k_base' })
+    assert.equal(await memory.countTokens(text(), { model: 'local-llama' }), await memory.countTokens(text(), { encoding: 'cl100k_base' }))
+    // Without a database, only js-tiktoken's table is known.
+    await assert.rejects(() => countTokens('hi', { model: 'claude-sonnet-4' }), (e: unknown) => e instanceof MemoryError && e.code === 'invalid_input' && /memory\.countTokens also knows/.test(e.message))
+    function text() {
+      return 'Приветствую! 🚀'
+    }
+  })
+
+  it('names a missing argument (threadId) before calling, and maps PGRST202 for a function with other arguments to invalid_input', async () => {
+    const missing = await rejects(() => memory.loadMessages(undefined as never), 'invalid_input')
+    assert.equal(missing.message, 'threadId must be a thread id (the uuid string createMemoryThread returned), got undefined')
+    await rejects(() => memory.buildContext(null as never), 'invalid_input')
+    await rejects(() => memory.saveAgentState('' as never, {}), 'invalid_input')
+    // A database whose get_setting has other arguments than the SDK sends (e.g. migrations not applied yet).
+    await stack.db.exec(`
+      alter function public.get_setting(text, text, jsonb) rename to get_setting_saved;
+      create function public.get_setting(category text) returns jsonb language sql stable as $$ select null::jsonb $$;
+      notify pgrst, 'reload schema';`)
+    try {
+      const extra = await rejects(() => memory.getSetting('memory', 'content_max_bytes'), 'invalid_input')
+      assert.equal(extra.sqlstate, 'PGRST202', "PostgREST's code is kept")
+      assert.equal(extra.status, 404)
+      assert.match(extra.message, /^get_setting: unknown argument key — the database's get_setting takes \(category\); if the SDK is newer than the database, apply the migrations/)
+      await stack.db.exec(`
+        drop function public.get_setting(text);
+        create function public.get_setting(category text, key text, version int, "default" jsonb default null) returns jsonb language sql stable as $$ select null::jsonb $$;
+        notify pgrst, 'reload schema';`)
+      const needs = await rejects(() => memory.getSetting('memory', 'content_max_bytes'), 'invalid_input')
+      assert.equal(needs.message, "get_setting: missing argument — it was called without version, and the database's get_setting(category, default, key, version) requires it")
+    } finally {
+      await stack.db.exec(`
+        drop function if exists public.get_setting(text, text, int, jsonb);
+        alter function public.get_setting_saved(text, text, jsonb) rename to get_setting;
+        notify pgrst, 'reload schema';`)
+    }
+    assert.equal(await memory.getSetting('nothing', 'here', 5), 5, 'the real get_setting is back')
   })
 
   it('builds a context within the budget in one request', async () => {

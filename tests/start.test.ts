@@ -1,9 +1,11 @@
 // `npm start` as a user runs it: the status block within 60 s, psql and the Supabase CLI against the
 // database port, restarts after SIGINT and SIGTERM that keep data and do not re-apply migrations, --reset,
-// and start-up failures that say what went wrong (port in use, a failing migration).
+// start-up failures that say what went wrong (port in use, a failing migration), and stopping however it
+// is signalled: SIGINT or SIGTERM to the npm process alone (as IDEs and process managers send them), the
+// npm process killed outright (the orphaned stack stops itself), the stack killed (its Deno runtime goes).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -11,7 +13,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { ROOT } from '../stack/core/config.ts'
 import { listMigrations } from '../stack/core/migrate.ts'
-import { freePort, makeWorkdir, spawnNpmStart, tempDataDir, type ChildStack } from './helpers/stack.ts'
+import { childPids, freePort, isAlive, listening, makeWorkdir, spawnNpmStart, tempDataDir, waitFor, type ChildStack } from './helpers/stack.ts'
 
 const run = promisify(execFile)
 
@@ -112,9 +114,59 @@ describe('npm start', () => {
       const code = await s.exited
       assert.notEqual(code, 0)
       assert.match(s.output(), new RegExp(`port ${port} \\(API gateway\\) is already in use`))
+      assert.match(s.output(), /start on another port: npm start -- --api-port <port> \(0 picks a free one\)/)
     } finally {
       blocker.close()
     }
+  })
+
+  /** Starts `npm start` on free ports; returns it with its ports and the stack's pid. */
+  async function started(): Promise<{ s: ChildStack; api: number; db: number; pid: number }> {
+    const [api, db] = [await freePort(), await freePort()]
+    const s = spawnNpmStart(['--data-dir', dataDir, '--api-port', String(api), '--db-port', String(db)])
+    await s.ready
+    const pid = s.stackPid()
+    assert.ok(pid && isAlive(pid), `the stack's pid is in the status block (${pid})`)
+    return { s, api, db, pid }
+  }
+
+  async function portsFreeWithin(ms: number, ...ports: number[]): Promise<number> {
+    const t = Date.now()
+    await waitFor(async () => !(await Promise.all(ports.map(listening))).some(Boolean), ms, 50)
+    return Date.now() - t
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} to the npm process alone stops the stack cleanly: nothing listens on its ports within 5 s`, async () => {
+      const { s, api, db, pid } = await started()
+      assert.ok(await listening(api) && (await listening(db)))
+      s.signalNpm(signal)
+      const ms = await portsFreeWithin(5000, api, db)
+      await waitFor(() => !isAlive(pid), 5000)
+      await s.exited
+      assert.match(s.output(), new RegExp(`${signal}: stopping[\\s\\S]*\\[stack\\] stopped`), `clean shutdown (ports free after ${ms} ms)`)
+    })
+  }
+
+  it('when the npm process is killed outright, the orphaned stack stops itself within 5 s', async () => {
+    const { s, api, db, pid } = await started()
+    s.signalNpm('SIGKILL')
+    await portsFreeWithin(5000, api, db)
+    await waitFor(() => !isAlive(pid), 5000)
+    // npm is gone; the stack wrote to the pipe npm handed it, which this test still reads.
+    await waitFor(() => /\[stack\] stopped/.test(s.output()), 5000)
+    assert.match(s.output(), /parent process \d+ exited: stopping[\s\S]*\[stack\] stopped/)
+  })
+
+  it("when the stack's own process is killed, its Deno edge runtime exits too and the ports are free", async () => {
+    const { s, api, db, pid } = await started()
+    const deno = childPids(pid).filter((c) => /deno/.test(readFileSync(`/proc/${c}/cmdline`, 'utf8')))
+    if (deno.length !== 1) s.signal('SIGKILL')
+    assert.equal(deno.length, 1, 'one Deno runtime under the stack')
+    process.kill(pid, 'SIGKILL')
+    await waitFor(() => !isAlive(deno[0]), 5000)
+    await portsFreeWithin(5000, api, db)
+    await s.exited
   })
 
   it('a failing migration stops start-up naming the file and the error; earlier migrations stay applied', async () => {

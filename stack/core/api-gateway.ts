@@ -1,5 +1,6 @@
 // The local API gateway on 127.0.0.1:54321 — the stand-in for Supabase's Kong + PostgREST + Realtime +
 // edge runtime front door. Routes:
+//   /auth/v1/...               Supabase Auth (GoTrue) subset: sign-up, sign-in, tokens, user, admin (stack/auth/)
 //   /rest/v1/...               PostgREST-compatible tables and RPC (stack/postgrest/)
 //   /realtime/v1/websocket     Realtime (Phoenix protocol subset used by realtime-js)
 //   /realtime/v1/api/broadcast Realtime's HTTP broadcast (realtime-js send() before joining, httpSend())
@@ -17,6 +18,7 @@ import { listen } from './pg-server.ts'
 import { Authenticator } from './api-auth.ts'
 import type { GatewayContext } from './context.ts'
 import { ApiError, CORS_HEADERS, decodePathSegment, requestUrl, sendError, sendJson } from './http.ts'
+import { handleAuth } from '../auth/server.ts'
 import { handleRest } from '../postgrest/handler.ts'
 import { Realtime } from '../realtime/server.ts'
 
@@ -27,7 +29,7 @@ export class Gateway {
   port = 0
 
   constructor(db: Database, config: StackConfig, functions: EdgeRuntime | null, log: (line: string) => void) {
-    this.ctx = { db, config, auth: new Authenticator(config.jwtSecret), functions, log }
+    this.ctx = { db, config, auth: new Authenticator(config.jwtSecret), functions, apiUrl: '', log }
     this.realtime = new Realtime(this.ctx)
   }
 
@@ -36,10 +38,19 @@ export class Gateway {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head))
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => clientError(err, socket))
     server.keepAliveTimeout = 65_000
-    await listen(server, this.ctx.config.host, this.ctx.config.apiPort, 'API gateway')
+    await listen(server, this.ctx.config.host, this.ctx.config.apiPort, 'API gateway', '--api-port')
     this.server = server
     this.port = (server.address() as { port: number }).port
+    this.ctx.apiUrl = `http://${this.ctx.config.host}:${this.port}`
     await this.realtime.start()
+  }
+
+  private closed: Promise<void> | null = null
+
+  /** Stops accepting connections (the port is free at once); requests in flight finish until stop(). */
+  stopListening(): void {
+    const server = this.server
+    if (server && !this.closed) this.closed = new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
   async stop(): Promise<void> {
@@ -47,10 +58,9 @@ export class Gateway {
     const server = this.server
     this.server = null
     if (!server) return
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    })
+    this.stopListening()
+    server.closeAllConnections()
+    await this.closed
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -78,7 +88,9 @@ export class Gateway {
         return
       }
       if (url.pathname === '/health' || url.pathname === '/') {
-        sendJson(res, 200, { status: 'ok', services: ['rest', 'realtime', 'functions'] })
+        sendJson(res, 200, { status: 'ok', services: ['auth', 'rest', 'realtime', 'functions'] })
+      } else if (url.pathname === '/auth/v1' || url.pathname.startsWith('/auth/v1/')) {
+        await handleAuth(this.ctx, req, res, url)
       } else if (url.pathname === '/rest/v1' || url.pathname.startsWith('/rest/v1/')) {
         await handleRest(this.ctx, req, res, url)
       } else if (url.pathname.startsWith('/realtime/v1/api/broadcast')) {

@@ -37,6 +37,8 @@ export interface StackConfig {
     /** Extra environment for functions (`supabase/functions/.env`, like `supabase functions serve`). */
     env: Record<string, string>
   }
+  /** config.toml `[auth]`: what the GoTrue stand-in (stack/auth/) allows, as `supabase start` reads it. */
+  auth: AuthConfig
   /** A socket client idle inside a transaction this long is disconnected (one shared session). */
   idleTxTimeoutMs: number
   /** How often the autovacuum stand-in looks for tables to vacuum/analyze. */
@@ -48,6 +50,46 @@ export interface StackConfig {
 }
 
 type Toml = Record<string, any>
+
+export interface AuthConfig {
+  /** `site_url`: where users are sent back to (GoTrue's default redirect). */
+  siteUrl: string
+  /** `jwt_expiry`: seconds an access token is valid. */
+  jwtExpiry: number
+  /** `enable_signup` and `[auth.email] enable_signup`. */
+  enableSignup: boolean
+  emailSignup: boolean
+  /** `[auth.email] enable_confirmations`: false (the default locally) confirms sign-ups at once. */
+  emailConfirmations: boolean
+  /** `[auth.sms] enable_signup`; the stand-in sends no SMS, so phone sign-in is never available. */
+  phoneSignup: boolean
+  enableAnonymousSignIns: boolean
+  minimumPasswordLength: number
+  /** `password_requirements`: '', letters_digits, lower_upper_letters_digits, lower_upper_letters_digits_symbols. */
+  passwordRequirements: string
+  refreshTokenRotation: boolean
+  /** `refresh_token_reuse_interval`: seconds a just-rotated refresh token may still be used. */
+  refreshTokenReuseInterval: number
+}
+
+function authConfig(toml: Toml): AuthConfig {
+  const a = (toml.auth ?? {}) as Toml
+  const bool = (v: unknown, fallback: boolean) => (typeof v === 'boolean' ? v : fallback)
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback)
+  return {
+    siteUrl: typeof a.site_url === 'string' ? a.site_url : 'http://127.0.0.1:3000',
+    jwtExpiry: num(a.jwt_expiry, 3600),
+    enableSignup: bool(a.enable_signup, true),
+    emailSignup: bool(a.email?.enable_signup, true),
+    emailConfirmations: bool(a.email?.enable_confirmations, false),
+    phoneSignup: bool(a.sms?.enable_signup, false),
+    enableAnonymousSignIns: bool(a.enable_anonymous_sign_ins, false),
+    minimumPasswordLength: num(a.minimum_password_length, 6),
+    passwordRequirements: typeof a.password_requirements === 'string' ? a.password_requirements : '',
+    refreshTokenRotation: bool(a.enable_refresh_token_rotation, true),
+    refreshTokenReuseInterval: num(a.refresh_token_reuse_interval, 10),
+  }
+}
 
 function readToml(path: string): Toml {
   return existsSync(path) ? (parseToml(readFileSync(path, 'utf8')) as Toml) : {}
@@ -116,6 +158,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       timeoutMs: Number(env.AGENT_MEMORY_FUNCTION_TIMEOUT_MS ?? 150_000),
       env: readEnvFile(join(supabaseDir, 'functions', '.env')),
     },
+    auth: authConfig(toml),
     idleTxTimeoutMs: Number(env.AGENT_MEMORY_IDLE_TX_TIMEOUT_MS ?? 30_000),
     autovacuumIntervalMs: Number(env.AGENT_MEMORY_AUTOVACUUM_INTERVAL_MS ?? 15_000),
     reset: values.reset ?? false,

@@ -1,5 +1,5 @@
 // What every service behind the API gateway is handed: the database, the settings, request authentication,
-// the Edge Functions runtime (null when the project has no supabase/functions) and the log. Its own module so
+// the Edge Functions runtime (null when the project has no supabase/functions), the API URL and the log. Its own module so
 // the services (postgrest/, realtime/) and the gateway that routes to them never import each other.
 import type { EdgeRuntime } from '../edge-runtime/runtime.ts'
 import type { Authenticator } from './api-auth.ts'
@@ -11,5 +11,7 @@ export interface GatewayContext {
   config: StackConfig
   auth: Authenticator
   functions: EdgeRuntime | null
+  /** The gateway's URL once it listens (`http://127.0.0.1:<port>`): Auth's `iss` and its pagination links. */
+  apiUrl: string
   log: (line: string) => void
 }

@@ -63,7 +63,7 @@ export const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD',
   'access-control-allow-headers':
     'authorization, x-client-info, apikey, content-type, content-profile, accept-profile, prefer, range, x-supabase-api-version',
-  'access-control-expose-headers': 'content-range, content-location, preference-applied, x-total-count',
+  'access-control-expose-headers': 'content-range, content-location, preference-applied, x-total-count, link, x-supabase-api-version',
   'access-control-max-age': '86400',
 }
 

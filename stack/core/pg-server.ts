@@ -311,7 +311,7 @@ export class PgServer {
   async start(): Promise<void> {
     const server = createServer((socket) => void this.accept(socket))
     server.maxConnections = this.opts.maxConnections ?? 100
-    await listen(server, this.opts.host, this.opts.port, 'database')
+    await listen(server, this.opts.host, this.opts.port, 'database', '--db-port')
     this.server = server
     this.port = (server.address() as { port: number }).port
   }
@@ -333,23 +333,36 @@ export class PgServer {
     await handler.attach(socket)
   }
 
+  private closed: Promise<void> | null = null
+
+  /** Stops accepting connections (the port is free at once); connected clients stay until stop(). */
+  stopListening(): void {
+    const server = this.server
+    if (server && !this.closed) this.closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
   async stop(): Promise<void> {
+    this.stopListening()
     for (const h of this.handlers) await h.detach(true)
     this.handlers.clear()
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+    await this.closed
     this.server = null
   }
 }
 
-/** Listens on host:port, turning "address in use" into a message that names the port and its purpose. */
-export function listen(server: Server, host: string, port: number, purpose: string): Promise<void> {
+/**
+ * Listens on host:port, turning "address in use" into a message that names the port, its purpose and the
+ * npm start flag that picks another one.
+ */
+export function listen(server: Server, host: string, port: number, purpose: string, flag?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') {
+        const choose = flag ? `start on another port: npm start -- ${flag} <port> (0 picks a free one)` : 'choose another port'
         reject(
           new Error(
             `port ${port} (${purpose}) is already in use on ${host}: stop whatever is using it ` +
-              `(is another stack running?) or choose another port`,
+              `(is another stack running? \`lsof -i :${port}\` names it) or ${choose}`,
           ),
         )
       } else reject(err)

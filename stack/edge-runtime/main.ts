@@ -67,6 +67,19 @@ async function load(name: string): Promise<Handler | null> {
   return run
 }
 
+// The stack holds our stdin open for as long as it runs; end of input means it is gone, and so are we.
+;(async () => {
+  const buf = new Uint8Array(256)
+  try {
+    while ((await Deno.stdin.read(buf)) !== null) {
+      // nothing is ever sent
+    }
+  } catch {
+    // a broken pipe is the same news
+  }
+  Deno.exit(0)
+})()
+
 realServe(
   {
     hostname: '127.0.0.1',

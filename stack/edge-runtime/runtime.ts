@@ -61,7 +61,9 @@ export class EdgeRuntime {
         this.opts.functionsDir,
         '0',
       ],
-      { cwd: this.opts.root, env: { ...process.env, ...this.opts.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      // stdin is a pipe this process never writes to: Deno exits when it closes, i.e. when the stack is gone
+      // however it died (even SIGKILL), so no runtime outlives it.
+      { cwd: this.opts.root, env: { ...process.env, ...this.opts.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] },
     )
     this.child = child
     this.ready = new Promise<void>((resolve, reject) => {

@@ -133,7 +133,13 @@ export function tableNotFound(schema: string, name: string, candidates: string[]
     near ? `Perhaps you meant the table '${schema}.${near}'` : null)
 }
 
-/** Unknown function: PostgREST's PGRST202 wording, with the closest names (or argument lists) as the hint. */
+/**
+ * Unknown function, or no overload taking these argument names: PostgREST's PGRST202 (NoRpc in
+ * src/PostgREST/Error.hs). The argument names are listed sorted — PostgREST keeps the request's keys in a
+ * set — and the hint is its noRpcHint: the one closest function name (similarity >= 0.75) when no function
+ * has that name, else the closest of the function's argument lists (similarity >= 0.33), sorted, which
+ * callers (the SDK) read to name a missing or unknown argument.
+ */
 export function functionNotFound(
   schema: string,
   name: string,
@@ -142,23 +148,31 @@ export function functionNotFound(
   overloads: string[][],
 ): ApiError {
   const fn = `${schema}.${name}`
-  const prms = argNames.join(', ')
-  const message = `Could not find the function ${fn}${argNames.length ? `(${prms})` : ' without parameters'} in the schema cache`
+  const sorted = [...argNames].sort()
+  const prms = sorted.join(', ')
+  const message = `Could not find the function ${fn}${sorted.length ? `(${prms})` : ' without parameters'} in the schema cache`
   const details =
     `Searched for the function ${fn}` +
-    (argNames.length ? ` with parameter${argNames.length > 1 ? 's' : ''} ${prms}` : ' without parameters') +
+    (sorted.length ? ` with parameter${sorted.length > 1 ? 's' : ''} ${prms}` : ' without parameters') +
     ' or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.'
   let hint: string | null = null
   if (overloads.length) {
-    // The function exists: name its argument lists, closest first.
     const lists = overloads.map((o) => `(${[...o].sort().join(', ')})`)
-    const wanted = `(${[...argNames].sort().join(', ')})`
-    hint = `Perhaps you meant to call the function ${fn}${closest(wanted, lists)}`
+    const best = closestWithin(`(${prms})`, lists, 0.33)
+    if (best) hint = `Perhaps you meant to call the function ${fn}${best}`
   } else {
-    const near = closeMatches(name, allNames)
-    if (near.length) hint = `Perhaps you meant to call the function ${near.map((n) => `${schema}.${n}`).join(' or ')}`
+    const near = closestWithin(name, allNames, 0.75)
+    if (near) hint = `Perhaps you meant to call the function ${schema}.${near}`
   }
   return new ApiError(404, 'PGRST202', message, details, hint)
+}
+
+/** The candidate most similar to `wanted` by normalised edit distance, if at least `min` (PostgREST's fuzzy hints). */
+function closestWithin(wanted: string, candidates: string[], min: number): string | null {
+  if (!candidates.length) return null
+  const best = closest(wanted, candidates)
+  const score = 1 - distance(wanted.toLowerCase(), best.toLowerCase()) / Math.max(wanted.length, best.length, 1)
+  return score >= min ? best : null
 }
 
 /** Names within PostgREST's fuzzy threshold (similarity >= 0.75 by edit distance), best first, at most 3. */

@@ -3,7 +3,7 @@
 -- input — each leaving nothing written.
 begin;
 \ir helpers/test_helpers.psql
-select plan(44);
+select plan(46);
 
 select tests.create_supabase_user('alice');
 select tests.authenticate_as('alice');
@@ -132,6 +132,15 @@ select throws_ok(format($$ select delete_thread(%L) $$, current_setting('test.t2
   'deleting it again is not found');
 select throws_ok(format($$ select get_thread(%L) $$, current_setting('test.t2')), 'PT404', null,
   'a deleted thread is not found');
+
+-- an owner missing from auth.users is named, not reported as a conflict
+select set_config('request.jwt.claims', json_build_object('sub', '04000000-0000-0000-0000-00000000dead', 'role', 'authenticated')::text, true);
+select throws_ok($$ select create_thread() $$, 'PT401', 'the signed-in user 04000000-0000-0000-0000-00000000dead does not exist in auth.users',
+  'a token for a user who is not in auth.users gets PT401 (HTTP 401), not the foreign key''s 409');
+select tests.authenticate_as_service_role();
+select throws_ok($$ select create_thread(owner_id => '04000000-0000-0000-0000-00000000beef') $$, '22023',
+  'owner_id 04000000-0000-0000-0000-00000000beef is not a user (no row in auth.users)',
+  'service_role naming an owner who is not a user gets 22023 naming the id');
 
 select * from finish();
 rollback;

@@ -2,7 +2,8 @@
 // or as `npm start` in a child process), plus tokens and users for exercising RLS through the API.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
@@ -125,19 +126,23 @@ export interface ChildStack {
   child: ChildProcess
   /** Signals the group and resolves once the stack process itself has exited (not just npm). */
   stop(signal: NodeJS.Signals): Promise<void>
-  /** Signals the whole process group (npm, sh, node), as Ctrl-C in a terminal or a supervisor does. */
+  /** Signals the whole process group (npm and node), as Ctrl-C in a terminal does. */
   signal(signal: NodeJS.Signals): void
+  /** Signals the npm process alone, as an IDE or a process manager does. */
+  signalNpm(signal: NodeJS.Signals): void
+  /** The stack's own (node) process id, once the status block is printed. */
+  stackPid(): number | null
   output: () => string
   /** Resolves once the status block has been printed; rejects if the process exits first. */
   ready: Promise<{ apiUrl: string; dbUrl: string; ms: number }>
   exited: Promise<number | null>
 }
 
-/** Runs `npm start -- <args>` as a user would, collecting its output. */
-export function spawnNpmStart(args: string[], env: Record<string, string> = {}): ChildStack {
+/** Runs `npm start -- <args>` as a user would (in `cwd`, by default this checkout), collecting its output. */
+export function spawnNpmStart(args: string[], env: Record<string, string> = {}, cwd = ROOT): ChildStack {
   const started = Date.now()
   const child = spawn('npm', ['start', '--', ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a signal reaches npm and the stack together, as from a terminal.
@@ -151,7 +156,8 @@ export function spawnNpmStart(args: string[], env: Record<string, string> = {}):
     const check = () => {
       const api = /API URL: (\S+)/.exec(out)
       const dbm = /DB URL: (\S+)/.exec(out)
-      if (api && dbm && /service_role key: \S+/.test(out)) {
+      // The status block and the line with the pid after it may arrive in separate chunks.
+      if (api && dbm && /service_role key: \S+/.test(out) && /pid \d+/.test(out)) {
         resolve({ apiUrl: api[1], dbUrl: dbm[1], ms: Date.now() - started })
         return true
       }
@@ -171,6 +177,17 @@ export function spawnNpmStart(args: string[], env: Record<string, string> = {}):
       // already gone
     }
   }
+  const signalNpm = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(child.pid!, sig)
+    } catch {
+      // already gone
+    }
+  }
+  const stackPid = () => {
+    const pid = /pid (\d+)/.exec(out)?.[1]
+    return pid ? Number(pid) : null
+  }
   const stop = async (sig: NodeJS.Signals) => {
     const pid = /pid (\d+)/.exec(out)?.[1]
     signal(sig)
@@ -178,16 +195,49 @@ export function spawnNpmStart(args: string[], env: Record<string, string> = {}):
     // npm may exit before the stack it started has finished shutting down.
     if (pid) await waitFor(() => !isAlive(Number(pid)), 15_000)
   }
-  return { child, signal, stop, output: () => out, ready, exited }
+  return { child, signal, signalNpm, stackPid, stop, output: () => out, ready, exited }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process runs (a zombie that nobody reaped yet has exited: it counts as gone). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
   }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return true
+  }
+}
+
+/** Ids of the running child processes of `pid` (from /proc; Linux). */
+export function childPids(pid: number): number[] {
+  const out: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(entry))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
 }
 
 /** Free TCP port on loopback (closed again before returning). */

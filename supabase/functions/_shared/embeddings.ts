@@ -8,7 +8,9 @@
 //   hash         hash-384 feature hashing (./hash-embedding.ts): lexical, not semantic; for offline use.
 // Every call is checked before anyone stores it: one vector per input, each of the model's size, every
 // number finite. Failures are EmbeddingError values with a code, an HTTP status when there was one, and
-// the provider's Retry-After, so the caller can back off. Messages never contain the API key.
+// the provider's Retry-After, so the caller can back off. Code 'config' marks what retrying cannot heal — a
+// missing API key, an unknown provider or provider model (HTTP 404, model_not_found), a key the provider
+// refuses (HTTP 401/403): the worker dead-letters those jobs at once. Messages never contain the API key.
 import { hashEmbedding } from './hash-embedding.ts'
 
 export type ProviderName = 'openai' | 'supabase-ai' | 'hash'
@@ -30,7 +32,7 @@ export interface EmbeddingProvider {
 }
 
 export type EmbeddingErrorCode =
-  | 'config' // the model cannot be used here (missing key, runtime without Supabase.ai, unknown provider)
+  | 'config' // the model cannot be used as configured: missing or refused key, unknown provider or model — not retried
   | 'http' // the provider answered with an error status
   | 'timeout' // no answer in time
   | 'network' // connection failed
@@ -46,6 +48,11 @@ export class EmbeddingError extends Error {
   ) {
     super(message)
     this.name = 'EmbeddingError'
+  }
+
+  /** True when retrying cannot help: the model's configuration must change first. */
+  get permanent(): boolean {
+    return this.code === 'config'
   }
 }
 
@@ -93,10 +100,12 @@ function openaiProvider(model: EmbeddingModelConfig, opts: ProviderOptions): Emb
   return {
     async embed(texts, signal) {
       const key = opts.env(keyName)
+      // OpenAI always needs a key; a self-hosted server may run without one (if it does not, its 401 says so).
       if (!key && new URL(base).hostname === 'api.openai.com') {
         throw new EmbeddingError(
           'config',
-          `model ${model.name}: environment variable ${keyName} is not set (the OpenAI API key)`,
+          `model ${model.name}: environment variable ${keyName} is not set (the API key for ${base}); ` +
+            'put it in supabase/functions/.env locally (then restart npm start) or `supabase secrets set` on hosted',
         )
       }
       const body: Record<string, unknown> = { model: model.provider_model, input: texts, encoding_format: 'float' }
@@ -130,14 +139,14 @@ function openaiProvider(model: EmbeddingModelConfig, opts: ProviderOptions): Emb
         )
       }
       if (!res.ok) {
-        throw new EmbeddingError(
-          'http',
-          `${model.name}: ${base}/embeddings answered HTTP ${res.status}${
-            res.statusText ? ' ' + res.statusText : ''
-          }: ${errorDetail(text)}`,
-          res.status,
-          retryAfterMs(res.headers),
-        )
+        const answered = `${model.name}: ${base}/embeddings answered HTTP ${res.status}${
+          res.statusText ? ' ' + res.statusText : ''
+        }: ${errorDetail(text)}`
+        const fix = configurationProblem(res.status, text, model, keyName, !!key)
+        if (fix) {
+          throw new EmbeddingError('config', `${answered} — ${fix} (a configuration error: not retried)`, res.status)
+        }
+        throw new EmbeddingError('http', answered, res.status, retryAfterMs(res.headers))
       }
       let json: unknown
       try {
@@ -158,6 +167,39 @@ function openaiProvider(model: EmbeddingModelConfig, opts: ProviderOptions): Emb
       return checkVectors(model, texts.length, items.map((d) => d.embedding))
     },
   }
+}
+
+/**
+ * What to fix when a provider's error status means the configuration is wrong (retrying would fail the
+ * same way), or null for errors worth retrying (429, 5xx, a bad request about the input).
+ */
+export function configurationProblem(
+  status: number,
+  body: string,
+  model: Pick<EmbeddingModelConfig, 'provider_model' | 'base_url' | 'api_key_env'>,
+  keyName: string,
+  sentKey: boolean,
+): string | null {
+  if (status === 401 || status === 403) {
+    if (sentKey) {
+      return `the provider refused the key in ${keyName}: check it (and that it may use ${model.provider_model})`
+    }
+    return model.api_key_env
+      ? `the provider wants an API key and ${keyName} is not set: put the key in supabase/functions/.env (restart npm start) or \`supabase secrets set\``
+      : `the provider wants an API key: set the model's api_key_env to the variable that holds it`
+  }
+  let code: unknown = null
+  try {
+    code = (JSON.parse(body) as { error?: { code?: unknown } })?.error?.code
+  } catch {
+    // not JSON
+  }
+  if (status === 404 || code === 'model_not_found') {
+    return `the provider does not know model "${model.provider_model}" at ${
+      model.base_url ?? OPENAI_BASE_URL
+    } (check provider_model and base_url, which should end in /v1 for OpenAI-compatible servers)`
+  }
+  return null
 }
 
 /** The provider's own error message when the body is OpenAI's error JSON, else the start of the body. */

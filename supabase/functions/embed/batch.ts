@@ -4,8 +4,10 @@
 //   are truncated or split per the model's overflow setting) → check the vectors → store them with the
 //   exact token counts and delete the jobs.
 // A failed provider call fails that model's jobs: each is retried after an exponential backoff with
-// jitter (at least the provider's Retry-After), or dead-lettered once it has had max_attempts. Jobs that
-// did not fit the batch limits go back to the queue without using an attempt.
+// jitter (at least the provider's Retry-After), or dead-lettered once it has had max_attempts. A
+// configuration error (EmbeddingError 'config': missing or refused API key, unknown provider or model)
+// cannot heal by waiting, so its jobs are dead-lettered at once with the reason. Jobs that did not fit the
+// batch limits go back to the queue without using an attempt.
 import { createProvider, EmbeddingError, type EmbeddingProvider, poolVectors } from '../_shared/embeddings.ts'
 import { encode, encoding, splitTokens } from '../_shared/tokenizer.ts'
 import type { EmbeddingSettings, Job, JobFailure, JobStore, ModelRow, StoredEmbedding } from './jobs.ts'
@@ -150,7 +152,7 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
     } catch (err) {
       const message = describe(err)
       report.errors.push({ model: modelName, error: message, jobs: ids })
-      fail(ids, attemptsOf, message)
+      fail(ids, attemptsOf, message, { final: isPermanent(err) })
       continue
     }
 
@@ -190,7 +192,13 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
       const message = describe(err)
       const jobIds = batch.flatMap((u) => u.msgIds)
       report.errors.push({ model: modelName, error: message, jobs: jobIds })
-      fail(jobIds, attemptsOf, message, {}, err instanceof EmbeddingError ? err.retryAfterMs : undefined)
+      fail(
+        jobIds,
+        attemptsOf,
+        message,
+        { final: isPermanent(err) },
+        err instanceof EmbeddingError ? err.retryAfterMs : undefined,
+      )
       continue
     }
     let at = 0
@@ -250,6 +258,11 @@ async function prepareInputs(model: ModelRow, units: Unit[]): Promise<void> {
       unit.pieces = splitTokens(enc, ids.slice(0, model.max_input_tokens), model.max_input_tokens)
     } else unit.pieces = splitTokens(enc, ids, model.max_input_tokens)
   }
+}
+
+/** A configuration error: the same call would fail the same way until someone changes the model or a key. */
+function isPermanent(err: unknown): boolean {
+  return err instanceof EmbeddingError && err.permanent
 }
 
 function describe(err: unknown): string {

@@ -318,6 +318,54 @@ Deno.test('embed handler', opts, async (t) => {
       )
     }
 
+    for (const mode of ['401', '403', 'unknown-model'] as const) {
+      await t.step(
+        `a configuration error (${mode}) dead-letters every job at its first attempt, with the reason`,
+        async () => {
+          await resetPipeline(sql)
+          fake.setMode(mode)
+          const since = await jobsEnqueued(sql)
+          const before = fake.requests.length
+          const ids = await addMessages(sql, threadId, ['c one', 'c two', 'c three'].map((s) => `${s} ${mode}`))
+          const res = await call()
+          assert.equal(res.body.dead_lettered.length, 3, 'all at once, not after max_attempts')
+          assert.equal(fake.requests.length, before + 1, 'one provider call, never retried')
+          assert.deepEqual(await ledger(sql, since, ids), { enqueued: 3, embedded: 0, deadLettered: 3, pending: 0 })
+          const failures = await sql`select attempts, last_error from public.embedding_failures`
+          assert.deepEqual(failures.map((f) => f.attempts), [1, 1, 1])
+          for (const f of failures) assert.match(f.last_error, /a configuration error: not retried/)
+          const [s] = await sql`select status, reason from public.embedding_status where source_id = ${
+            ids[0]
+          } and model = 'fake-small'`
+          assert.equal(s.status, 'failed')
+          assert.match(
+            s.reason,
+            mode === 'unknown-model' ? /does not know model "fake-embedding-model"/ : /HTTP 40[13]/,
+          )
+          fake.setMode('ok')
+        },
+      )
+    }
+
+    await t.step('a model whose key variable is missing for api.openai.com is dead-lettered at once', async () => {
+      await resetPipeline(sql)
+      await sql`
+        insert into public.embedding_models (name, provider, provider_model, dims, api_key_env, request_dimensions)
+        values ('needs-key', 'openai', 'text-embedding-3-small', 8, 'NOT_SET_ANYWHERE_KEY', true)
+        on conflict (name) do nothing`
+      await useModel(sql, 'needs-key')
+      try {
+        await addMessages(sql, threadId, ['no key for this one'])
+        const res = await call()
+        assert.equal(res.body.dead_lettered.length, 1)
+        const [f] = await sql`select attempts, last_error from public.embedding_failures`
+        assert.equal(f.attempts, 1)
+        assert.match(f.last_error, /environment variable NOT_SET_ANYWHERE_KEY is not set/)
+      } finally {
+        await useModel(sql, 'fake-small')
+      }
+    })
+
     await t.step('after a 429 the jobs wait at least the Retry-After before the next try', async () => {
       await resetPipeline(sql)
       fake.setMode('429-then-ok', { failures: 1, retryAfterSeconds: 2 })

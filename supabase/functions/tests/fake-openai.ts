@@ -9,12 +9,25 @@
 //   wrong-dims   vectors one number short of the requested size
 //   fewer        one vector fewer than inputs
 //   malformed    a body cut off in the middle of the JSON
+//   401          HTTP 401 invalid_api_key, as OpenAI answers a wrong key
+//   403          HTTP 403, as a key without access to the model
+//   unknown-model HTTP 404 model_not_found, as OpenAI (and vLLM, Ollama) answer a model they do not serve
 // `hold()` parks every request until `release()`, to keep a job in flight. Every request is recorded
 // (model, inputs, dimensions, Authorization header).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { hashEmbedding } from '../_shared/hash-embedding.ts'
 
-export type FakeMode = 'ok' | '429-then-ok' | '500' | 'hang' | 'wrong-dims' | 'fewer' | 'malformed'
+export type FakeMode =
+  | 'ok'
+  | '429-then-ok'
+  | '500'
+  | 'hang'
+  | 'wrong-dims'
+  | 'fewer'
+  | 'malformed'
+  | '401'
+  | '403'
+  | 'unknown-model'
 
 export interface RecordedRequest {
   path: string
@@ -140,6 +153,27 @@ export class FakeOpenAI {
       case '500':
         return send(res, 500, {
           error: { message: 'The server had an error while processing your request.', type: 'server_error' },
+        })
+      case '401':
+        return send(res, 401, {
+          error: {
+            message:
+              'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.',
+            type: 'invalid_request_error',
+            code: 'invalid_api_key',
+          },
+        })
+      case '403':
+        return send(res, 403, {
+          error: { message: 'You are not allowed to use this model.', type: 'invalid_request_error', code: null },
+        })
+      case 'unknown-model':
+        return send(res, 404, {
+          error: {
+            message: `The model \`${String(body.model)}\` does not exist or you do not have access to it.`,
+            type: 'invalid_request_error',
+            code: 'model_not_found',
+          },
         })
       case '429-then-ok':
         if (this.rejected < this.failures) {

@@ -89,6 +89,27 @@ Deno.test('openai provider', opts, async (t) => {
       assert.deepEqual(await provider.embed(['a']), [hashEmbedding('a', 8)], 'the next request succeeds')
     })
 
+    await t.step('HTTP 401, 403 and an unknown model (404) are configuration errors, not worth retrying', async () => {
+      fake.setMode('401')
+      const refused = await rejection(provider.embed(['a']))
+      assert.equal(refused.code, 'config')
+      assert.equal(refused.permanent, true)
+      assert.equal(refused.status, 401)
+      assert.match(
+        refused.message,
+        /HTTP 401.*Incorrect API key.*the provider refused the key in FAKE_OPENAI_KEY.*not retried/,
+      )
+      assert.ok(!refused.message.includes('sk-test-123'), 'the key never appears in an error')
+      fake.setMode('403')
+      assert.equal((await rejection(provider.embed(['a']))).code, 'config')
+      fake.setMode('unknown-model')
+      const unknown = await rejection(provider.embed(['a']))
+      assert.equal(unknown.code, 'config')
+      assert.match(unknown.message, /does not know model "fake-embedding-model"/)
+      fake.setMode('500')
+      assert.equal((await rejection(provider.embed(['a']))).permanent, false, 'a 500 may heal: retried')
+    })
+
     await t.step('HTTP 500 is an http error carrying the provider message', async () => {
       fake.setMode('500')
       const err = await rejection(provider.embed(['a']))
