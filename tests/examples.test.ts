@@ -60,7 +60,16 @@ const EXPECTED: Record<string, Expectation> = {
       /^nomic-embed-text is now the default embedding model$/,
     ],
   },
-  // search.ts arrives with the retrieval work: add what it prints here.
+  'search.ts': {
+    lines: [
+      /^ingested "Billing handbook": 3 chunks \(markdown\)$/,
+      /^ingested again: replaced false$/,
+      /^bm25: "Billing handbook > Refunds" \(score \d+\.\d\d, matched (charg|duplic|refund)(, (charg|duplic|refund)){2}\)$/,
+      /^hybrid: "Billing handbook > Refunds" \(bm25 rank \d+, vector rank \d+; embedded with hash-384\)$/,
+      /^memory: "My order number is 4417 and it arrived damaged\." then "Sorry about that\. I have opened a replacement request\."$/,
+      /^context: 1 newest \+ 1 recalled \("My order number is 4417 and it arrived damaged\."\)$/,
+    ],
+  },
 }
 
 function run(file: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {

@@ -198,6 +198,11 @@ Deno.test('markdown: heading paths follow ATX and setext headings; # in code is 
   const untitled = await chunkDocument(source, null, s, { tokenizer: tk })
   assert.deepEqual(untitled[0].heading_path, [])
   assert.deepEqual(untitled[3].heading_path, ['Guide', 'Install', 'Linux'])
+  // A first heading that repeats the title is said once: the title "Guide" and `# Guide`.
+  const titled = await chunkDocument(source, 'Guide', s, { tokenizer: tk })
+  assert.deepEqual(titled[1].heading_path, ['Guide'])
+  assert.deepEqual(titled[3].heading_path, ['Guide', 'Install', 'Linux'])
+  assert.deepEqual(titled[5].heading_path, ['Guide', 'Top Level Again'])
   // CRLF line endings: the same sections, offsets exact in the CRLF text.
   const crlf = source.replace(/\n/g, '\r\n')
   const crlfChunks = await chunkDocument(crlf, 'Handbook', s, { tokenizer: tk })

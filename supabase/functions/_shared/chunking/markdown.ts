@@ -98,7 +98,11 @@ export function markdownSections(source: string, base: string[]): Section[] {
     while (open.length && open[open.length - 1].depth >= heading.depth) open.pop()
     open.push({ depth: heading.depth, text: inlineText(heading.tokens).replace(/\s+/g, ' ').trim() })
     // An empty heading (`#` alone) still closes deeper ones but adds nothing to the path.
-    current = { headingPath: [...base, ...open.filter((h) => h.text).map((h) => h.text)], blocks: [] }
+    const headings = open.filter((h) => h.text).map((h) => h.text)
+    // A document whose first heading is its title (`# Handbook` in a document titled Handbook) would
+    // otherwise say it twice in every path, and in what is embedded and indexed.
+    if (base.length && headings[0] === base[base.length - 1]) headings.shift()
+    current = { headingPath: [...base, ...headings], blocks: [] }
   }
   if (current.blocks.length) sections.push(current)
   return sections

@@ -19,7 +19,7 @@ export type { SentenceEmbedder } from './semantic.ts'
  * Bumped whenever a change to the chunkers changes their output for the same input, so documents
  * ingested before re-chunk on their next ingest instead of keeping chunks the new code would not make.
  */
-export const CHUNKER_VERSION = 1
+export const CHUNKER_VERSION = 2
 
 export interface ChunkDeps {
   tokenizer: Tokenizer
