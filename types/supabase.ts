@@ -503,6 +503,155 @@ export type Database = {
         }
         Relationships: []
       }
+      workflow_steps: {
+        Row: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        ComputedFields: never
+        Insert: {
+          agent_id?: string | null
+          attempts?: number
+          available_at?: string
+          backoff_max_seconds?: number
+          backoff_seconds?: number
+          create_thread?: boolean
+          created_at?: string
+          depends_on?: string[]
+          finished_at?: string | null
+          heartbeat_at?: string | null
+          id?: string
+          input?: NonNullable<Json>
+          last_error?: string | null
+          lease_expires_at?: string | null
+          lease_id?: string | null
+          lease_owner?: string | null
+          lease_seconds?: number | null
+          max_attempts?: number
+          metadata?: NonNullable<Json>
+          name: string
+          output?: Json | null
+          owner_id?: string
+          position: number
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_step_status']
+          thread_id?: string | null
+          updated_at?: string
+          workflow_id: string
+        }
+        Update: {
+          agent_id?: string | null
+          attempts?: number
+          available_at?: string
+          backoff_max_seconds?: number
+          backoff_seconds?: number
+          create_thread?: boolean
+          created_at?: string
+          depends_on?: string[]
+          finished_at?: string | null
+          heartbeat_at?: string | null
+          id?: string
+          input?: NonNullable<Json>
+          last_error?: string | null
+          lease_expires_at?: string | null
+          lease_id?: string | null
+          lease_owner?: string | null
+          lease_seconds?: number | null
+          max_attempts?: number
+          metadata?: NonNullable<Json>
+          name?: string
+          output?: Json | null
+          owner_id?: string
+          position?: number
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_step_status']
+          thread_id?: string | null
+          updated_at?: string
+          workflow_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'workflow_steps_thread_id_fkey'
+            columns: ['thread_id']
+            isOneToOne: false
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'workflow_steps_workflow_id_fkey'
+            columns: ['workflow_id']
+            isOneToOne: false
+            referencedRelation: 'workflows'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      workflows: {
+        Row: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          created_at?: string
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          metadata?: NonNullable<Json>
+          name: string
+          owner_id?: string
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_status']
+          updated_at?: string
+        }
+        Update: {
+          created_at?: string
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          metadata?: NonNullable<Json>
+          name?: string
+          owner_id?: string
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_status']
+          updated_at?: string
+        }
+        Relationships: []
+      }
     }
     Views: {
       embedding_status: {
@@ -524,12 +673,171 @@ export type Database = {
       }
     }
     Functions: {
+      add_workflow_step: {
+        Args: {
+          agent_id?: string
+          backoff_max_seconds?: number
+          backoff_seconds?: number
+          create_thread?: boolean
+          depends_on?: string[]
+          input?: Json
+          max_attempts?: number
+          metadata?: Json
+          name: string
+          workflow_id: string
+        }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      add_workflow_steps: {
+        Args: { steps: Json; workflow_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }[]
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
       build_context: {
         Args: { options?: Json; thread_id: string; token_budget?: number }
         Returns: Database['public']['CompositeTypes']['memory_context']
         SetofOptions: {
           from: '*'
           to: 'memory_context'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      cancel_workflow: {
+        Args: { reason?: string; workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      claim_next_step: {
+        Args: { lease_seconds?: number; worker_id: string; workflow_id?: string }
+        Returns: Database['public']['CompositeTypes']['workflow_claim'][]
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_claim'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
+      complete_step: {
+        Args: { lease_id: string; output?: Json; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -556,6 +864,27 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      create_workflow: {
+        Args: { metadata?: Json; name: string; owner_id?: string; start?: boolean; steps?: Json }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       delete_thread: {
         Args: { thread_id: string }
         Returns: {
@@ -574,6 +903,45 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      fail_step: {
+        Args: { error: string; lease_id: string; retry?: boolean; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -607,6 +975,55 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      get_workflow: {
+        Args: { workflow_id: string }
+        Returns: Database['public']['CompositeTypes']['workflow_details']
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_details'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      heartbeat_step: {
+        Args: { lease_id: string; lease_seconds?: number; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -645,6 +1062,48 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'message_page'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      pause_workflow: {
+        Args: { workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      resume_workflow: {
+        Args: { workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -695,6 +1154,66 @@ export type Database = {
           isSetofReturn: true
         }
       }
+      skip_step: {
+        Args: { lease_id?: string; output?: Json; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      start_workflow: {
+        Args: { workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       update_thread: {
         Args: { patch: Json; thread_id: string }
         Returns: {
@@ -720,6 +1239,8 @@ export type Database = {
     }
     Enums: {
       message_role: 'system' | 'user' | 'assistant' | 'tool'
+      workflow_status: 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled'
+      workflow_step_status: 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled'
     }
     CompositeTypes: {
       agent_config: {
@@ -762,6 +1283,15 @@ export type Database = {
         threads: Database['public']['Tables']['memory_threads']['Row'][] | null
         next_cursor: string | null
         has_more: boolean | null
+      }
+      workflow_claim: {
+        step: Database['public']['Tables']['workflow_steps']['Row'] | null
+        workflow: Database['public']['Tables']['workflows']['Row'] | null
+        thread: Database['public']['Tables']['memory_threads']['Row'] | null
+      }
+      workflow_details: {
+        workflow: Database['public']['Tables']['workflows']['Row'] | null
+        steps: Database['public']['Tables']['workflow_steps']['Row'][] | null
       }
     }
   }
@@ -868,6 +1398,8 @@ export const Constants = {
   public: {
     Enums: {
       message_role: ['system', 'user', 'assistant', 'tool'],
+      workflow_status: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'],
+      workflow_step_status: ['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled'],
     },
   },
 } as const
