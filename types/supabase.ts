@@ -447,6 +447,52 @@ export type Database = {
         }
         Relationships: []
       }
+      scheduled_tasks: {
+        Row: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          active?: boolean
+          body?: NonNullable<Json>
+          command?: string | null
+          created_at?: string
+          description?: string | null
+          edge_function?: string | null
+          id?: string
+          jobid?: number | null
+          metadata?: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at?: string
+        }
+        Update: {
+          active?: boolean
+          body?: NonNullable<Json>
+          command?: string | null
+          created_at?: string
+          description?: string | null
+          edge_function?: string | null
+          id?: string
+          jobid?: number | null
+          metadata?: NonNullable<Json>
+          name?: string
+          schedule?: string
+          updated_at?: string
+        }
+        Relationships: []
+      }
       settings: {
         Row: {
           category: string
@@ -842,6 +888,38 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      create_scheduled_task: {
+        Args: {
+          active?: boolean
+          body?: Json
+          command?: string
+          description?: string
+          edge_function?: string
+          metadata?: Json
+          name: string
+          schedule: string
+        }
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       create_thread: {
         Args: { agent_id?: string; expires_at?: string; metadata?: Json; name?: string; owner_id?: string }
         Returns: {
@@ -881,6 +959,29 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      delete_scheduled_task: {
+        Args: { name: string }
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -956,6 +1057,16 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      get_scheduled_task: {
+        Args: { max_runs?: number; name: string }
+        Returns: Database['public']['CompositeTypes']['scheduled_task_details']
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_task_details'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       get_setting: { Args: { category: string; default?: Json; key: string }; Returns: Json }
       get_thread: {
         Args: { thread_id: string }
@@ -1026,6 +1137,29 @@ export type Database = {
           to: 'workflow_steps'
           isOneToOne: true
           isSetofReturn: false
+        }
+      }
+      list_scheduled_tasks: {
+        Args: Record<PropertyKey, never>
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }[]
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
+          isOneToOne: false
+          isSetofReturn: true
         }
       }
       list_threads: {
@@ -1104,6 +1238,16 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      run_scheduled_task_now: {
+        Args: { name: string }
+        Returns: Database['public']['CompositeTypes']['scheduled_task_run']
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_task_run'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -1214,6 +1358,29 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      update_scheduled_task: {
+        Args: { name: string; patch: Json }
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       update_thread: {
         Args: { patch: Json; thread_id: string }
         Returns: {
@@ -1278,6 +1445,19 @@ export type Database = {
         messages: Database['public']['CompositeTypes']['memory_message'][] | null
         next_cursor: string | null
         has_more: boolean | null
+      }
+      scheduled_task_details: {
+        task: Database['public']['Tables']['scheduled_tasks']['Row'] | null
+        runs: Database['public']['CompositeTypes']['scheduled_task_run'][] | null
+      }
+      scheduled_task_run: {
+        runid: number | null
+        jobid: number | null
+        trigger: string | null
+        status: string | null
+        return_message: string | null
+        start_time: string | null
+        end_time: string | null
       }
       thread_page: {
         threads: Database['public']['Tables']['memory_threads']['Row'][] | null
