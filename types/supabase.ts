@@ -447,6 +447,58 @@ export type Database = {
         }
         Relationships: []
       }
+      operation_progress: {
+        Row: {
+          cursor: NonNullable<Json>
+          detail: NonNullable<Json>
+          done: number
+          error: string | null
+          finished_at: string | null
+          id: string
+          kind: string
+          owner_id: string | null
+          phase: string | null
+          started_at: string
+          status: string
+          subject: string
+          total: number | null
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          cursor?: NonNullable<Json>
+          detail?: NonNullable<Json>
+          done?: number
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          kind: string
+          owner_id?: string | null
+          phase?: string | null
+          started_at?: string
+          status?: string
+          subject: string
+          total?: number | null
+          updated_at?: string
+        }
+        Update: {
+          cursor?: NonNullable<Json>
+          detail?: NonNullable<Json>
+          done?: number
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          kind?: string
+          owner_id?: string | null
+          phase?: string | null
+          started_at?: string
+          status?: string
+          subject?: string
+          total?: number | null
+          updated_at?: string
+        }
+        Relationships: []
+      }
       scheduled_tasks: {
         Row: {
           active: boolean
