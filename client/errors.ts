@@ -1,6 +1,6 @@
 // MemoryError: every failure the SDK reports, with a stable `code` callers can branch on, mapped from the
 // PostgREST error (SQLSTATE or PGRSTnnn code and HTTP status) the database or gateway returned.
-//   not_found        unknown id, or one that belongs to another user (P0002, PGRST116)
+//   not_found        unknown id, or one that belongs to another user (PT404, P0002, PGRST116)
 //   conflict         stale expected_version or a duplicate (PT409, 23505, 40001)
 //   invalid_input    bad argument: wrong type, out of range, too large, NUL character (22xxx, 23502/23503/23514, PGRST100/102)
 //   unauthorized     no valid session (401: missing/expired JWT, anon calling a member-only function)
@@ -50,7 +50,7 @@ const UNAUTHORIZED = new Set(['PGRST301', 'PGRST302', 'PGRST303'])
 
 /** The SDK code for a PostgREST error (`code` is a SQLSTATE or PGRSTnnn, `status` the HTTP status). */
 export function codeFor(sqlstate: string, status: number): MemoryErrorCode {
-  if (sqlstate === 'P0002' || sqlstate === 'PGRST116') return 'not_found'
+  if (sqlstate === 'PT404' || sqlstate === 'P0002' || sqlstate === 'PGRST116') return 'not_found'
   if (CONFLICT.has(sqlstate) || status === 409) return 'conflict'
   if (sqlstate.startsWith('22') || INVALID_INPUT.has(sqlstate) || status === 413) return 'invalid_input'
   if (UNAUTHORIZED.has(sqlstate) || status === 401) return 'unauthorized'

@@ -4,7 +4,9 @@
 // so row level security decides what it may see; failures are thrown as MemoryError.
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { fromPostgrestError, MemoryError } from './errors.ts'
+import { createScheduledTasks } from './scheduled-tasks.ts'
 import { countTokens as countWithTiktoken, type CountTokensOptions, type Encoding } from './tokens.ts'
+import { createWorkflows } from './workflows.ts'
 import type {
   AgentConfig,
   AgentState,
@@ -101,6 +103,9 @@ export function createMemory(options: MemoryOptions) {
 
   return {
     supabase,
+    // Workflows (client/workflows.ts) and scheduled tasks (client/scheduled-tasks.ts, service_role only).
+    ...createWorkflows({ supabase }),
+    ...createScheduledTasks({ supabase }),
 
     /** Creates a thread owned by the signed-in user (service_role: by `ownerId`). */
     async createMemoryThread(thread: NewThread = {}): Promise<Thread> {
