@@ -3,5 +3,6 @@ import { apiConcurrency } from './api-concurrency.ts'
 import { embeddings } from './embeddings.ts'
 import type { Bench } from './lib.ts'
 import { memoryCore } from './memory-core.ts'
+import { workflows } from './workflows.ts'
 
-export const BENCHES: Bench[] = [memoryCore, apiConcurrency, embeddings]
+export const BENCHES: Bench[] = [memoryCore, apiConcurrency, embeddings, workflows]

@@ -666,8 +666,7 @@ security invoker
 set search_path = ''
 as $$
 declare
-  now_ts timestamptz;
-  picked uuid;
+  now_ts timestamptz := clock_timestamp();
   s public.workflow_steps;
   wf public.workflows;
   th public.memory_threads;
@@ -680,66 +679,72 @@ begin
       using errcode = '22023';
   end if;
 
-  perform private.expire_step_leases(10);
-
-  -- A variable, not clock_timestamp() in the query, so the comparison can be an index condition.
-  now_ts := clock_timestamp();
-  if claim_next_step.workflow_id is null then
-    select st.id into picked
-      from public.workflow_steps st
-      join public.workflows w on w.id = st.workflow_id
-     where st.status = 'pending'
-       and st.available_at <= now_ts
-       and w.status = 'running'
-       and (cardinality(st.depends_on) = 0
-            or not exists (select from public.workflow_steps d
-                            where d.id = any (st.depends_on) and d.status not in ('completed', 'skipped')))
-     order by st.available_at, st.position
-     limit 1
-       for update of st skip locked;
-  else
-    select st.id into picked
-      from public.workflow_steps st
-      join public.workflows w on w.id = st.workflow_id
-     where st.workflow_id = claim_next_step.workflow_id
-       and st.status = 'pending'
-       and st.available_at <= now_ts
-       and w.status = 'running'
-       and (cardinality(st.depends_on) = 0
-            or not exists (select from public.workflow_steps d
-                            where d.id = any (st.depends_on) and d.status not in ('completed', 'skipped')))
-     order by st.available_at, st.position
-     limit 1
-       for update of st skip locked;
+  -- The common case has no expired lease: one index probe instead of the helper's locking loop.
+  if exists (select from public.workflow_steps st where st.status = 'running' and st.lease_expires_at < now_ts) then
+    perform private.expire_step_leases(10);
+    now_ts := clock_timestamp();
   end if;
-  if picked is null then
+
+  -- One statement picks (SKIP LOCKED) and leases the step. The pick is a scalar subquery, so it runs
+  -- once (an UPDATE ... FROM (... LIMIT 1 FOR UPDATE SKIP LOCKED) may be rescanned by the plan and lease
+  -- several steps). now_ts is a variable, not clock_timestamp(), so the comparison is an index condition.
+  -- The two branches differ only in the workflow filter, so each gets a plan that uses its index.
+  if claim_next_step.workflow_id is null then
+    update public.workflow_steps st
+       set status = 'running', attempts = st.attempts + 1, lease_owner = claim_next_step.worker_id,
+           lease_id = gen_random_uuid(), lease_seconds = claim_next_step.lease_seconds,
+           lease_expires_at = clock_timestamp() + make_interval(secs => claim_next_step.lease_seconds),
+           heartbeat_at = clock_timestamp(), started_at = coalesce(st.started_at, clock_timestamp())
+     where st.id = (select c.id
+                    from public.workflow_steps c
+                    join public.workflows w on w.id = c.workflow_id
+                   where c.status = 'pending'
+                     and c.available_at <= now_ts
+                     and w.status = 'running'
+                     and (cardinality(c.depends_on) = 0
+                          or not exists (select from public.workflow_steps d
+                                          where d.id = any (c.depends_on) and d.status not in ('completed', 'skipped')))
+                   order by c.available_at, c.position
+                   limit 1
+                     for update of c skip locked)
+    returning st.* into s;
+  else
+    update public.workflow_steps st
+       set status = 'running', attempts = st.attempts + 1, lease_owner = claim_next_step.worker_id,
+           lease_id = gen_random_uuid(), lease_seconds = claim_next_step.lease_seconds,
+           lease_expires_at = clock_timestamp() + make_interval(secs => claim_next_step.lease_seconds),
+           heartbeat_at = clock_timestamp(), started_at = coalesce(st.started_at, clock_timestamp())
+     where st.id = (select c.id
+                    from public.workflow_steps c
+                    join public.workflows w on w.id = c.workflow_id
+                   where c.workflow_id = claim_next_step.workflow_id
+                     and c.status = 'pending'
+                     and c.available_at <= now_ts
+                     and w.status = 'running'
+                     and (cardinality(c.depends_on) = 0
+                          or not exists (select from public.workflow_steps d
+                                          where d.id = any (c.depends_on) and d.status not in ('completed', 'skipped')))
+                   order by c.available_at, c.position
+                   limit 1
+                     for update of c skip locked)
+    returning st.* into s;
+  end if;
+  if s.id is null then
     return;
   end if;
 
-  select * into s from public.workflow_steps st where st.id = picked;
   select * into wf from public.workflows w where w.id = s.workflow_id;
   if s.create_thread then
     select * into th from public.memory_threads t where t.id = s.thread_id;
     if th.id is null then
+      -- First claim (or its thread was deleted): the step's own thread, kept for its retries.
       insert into public.memory_threads (owner_id, agent_id, name, metadata)
       values (s.owner_id, s.agent_id, left(wf.name || ' / ' || s.name, 1000),
               jsonb_build_object('workflow_id', wf.id, 'step_id', s.id))
       returning * into th;
+      update public.workflow_steps st set thread_id = th.id where st.id = s.id returning st.* into s;
     end if;
   end if;
-
-  update public.workflow_steps st
-     set status = 'running',
-         attempts = st.attempts + 1,
-         lease_owner = claim_next_step.worker_id,
-         lease_id = gen_random_uuid(),
-         lease_seconds = claim_next_step.lease_seconds,
-         lease_expires_at = clock_timestamp() + make_interval(secs => claim_next_step.lease_seconds),
-         heartbeat_at = clock_timestamp(),
-         started_at = coalesce(st.started_at, clock_timestamp()),
-         thread_id = coalesce(th.id, st.thread_id)
-   where st.id = picked
-  returning * into s;
   return next row(s, wf, th)::public.workflow_claim;
 end
 $$;
