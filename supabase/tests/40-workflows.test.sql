@@ -3,7 +3,7 @@
 -- writes), completion and failure of a workflow, row level security between users, anon refused, and
 -- bad input named by field.
 begin;
-select plan(105);
+select plan(106);
 
 select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
@@ -13,6 +13,9 @@ create function pg_temp.step(wf text, step_name text) returns public.workflow_st
 language sql as $$ select * from public.workflow_steps s where s.workflow_id = wf::uuid and s.name = step_name $$;
 create function pg_temp.claim(worker text, wf text default null) returns text
 language sql as $$ select (c.step).name from public.claim_next_step(worker, 60, wf::uuid) c $$;
+
+select ok((select array_agg(tablename::text) from pg_publication_tables where pubname = 'supabase_realtime' and schemaname = 'public')
+  @> array['workflow_steps', 'workflows'], 'workflows and their steps stream through supabase_realtime');
 
 select tests.authenticate_as('alice');
 
