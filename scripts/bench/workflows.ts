@@ -8,7 +8,7 @@
 //      step was done twice (handler invocations per step, attempts, final statuses).
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
@@ -65,6 +65,9 @@ async function claimLatency(ctx: BenchContext): Promise<{ figures: Figure[]; ser
     }
     const claims: number[] = []
     const completes: number[] = []
+    // The floor under every figure: the cheapest call through the same path (a transaction with role and
+    // claims set), interleaved with the claims so both see the same machine load.
+    const floor: number[] = []
     const bar = ctx.progress('claim_next_step + complete_step', samples)
     let minPending = Infinity
     for (let i = 0; i < samples; i++) {
@@ -74,6 +77,8 @@ async function claimLatency(ctx: BenchContext): Promise<{ figures: Figure[]; ser
       if (!row) throw new Error('claim_next_step returned no step while steps were pending')
       const [, cms] = await timed(() => complete(row.id, row.lease_id))
       completes.push(cms)
+      const [, fms] = await timed(() => db.query(`select 1`, [], alice.identity))
+      floor.push(fms)
       if (i === samples - 1) {
         minPending = (await db.query<{ n: number }>(`select count(*)::int as n from workflow_steps where owner_id = $1 and status = 'pending'`, [alice.id])).rows[0].n
       }
@@ -85,14 +90,17 @@ async function claimLatency(ctx: BenchContext): Promise<{ figures: Figure[]; ser
         { name: 'seed steps (two inserts, with triggers)', value: seedMs / 1000, unit: 's' },
         ...latencyFigures(`claim_next_step with ≥ ${PENDING.toLocaleString('en')} pending`, claims, 5),
         ...latencyFigures('complete_step', completes),
+        ...latencyFigures('noise floor: select 1 as the same user', floor),
       ],
       series: [
         { name: 'claim_next_step', samplesMs: claims },
         { name: 'complete_step', samplesMs: completes },
+        { name: 'select 1 (floor)', samplesMs: floor },
       ],
       notes: [
         `${samples} claims after ${warmup} warm-up claims; the user still had ${minPending.toLocaleString('en')} pending steps at the last one (another user: ${PENDING.toLocaleString('en')})`,
         'each call is one transaction as an authenticated user (set_config of role and claims included), no HTTP; no ANALYZE',
+        `machine load average when the claims ended: ${loadavg().map((l) => l.toFixed(1)).join(', ')} (${availableParallelism()} CPUs)`,
       ],
     }
   } finally {
