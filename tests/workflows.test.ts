@@ -96,7 +96,7 @@ describe('workflows through the API', () => {
     const finished = await waitFor(async () => {
       const w = await wf.getWorkflow(workflow.id)
       return w.status === 'completed' ? w : null
-    }, 20_000, 200)
+    }, 60_000, 200)
     stop.abort()
     const stats = await running
 
@@ -162,7 +162,7 @@ describe('workflows through the API', () => {
     const finished = await waitFor(async () => {
       const w = await wf.getWorkflow(workflow.id)
       return w.status === 'completed' ? w : null
-    }, 20_000, 100)
+    }, 60_000, 100)
     stop.abort()
     const stats = await running
 
@@ -199,7 +199,7 @@ describe('workflows through the API', () => {
       translate: transitions(stepEvents, stepOf('translate')),
       report: transitions(stepEvents, stepOf('report')),
     })
-    await waitFor(() => JSON.stringify(observed()) === JSON.stringify(expected), 5000).catch(() => {})
+    await waitFor(() => JSON.stringify(observed()) === JSON.stringify(expected), 20_000).catch(() => {})
     assert.deepEqual(observed(), expected)
     await new Promise((r) => setTimeout(r, 300))
     assert.deepEqual(bobSees, [], 'Bob receives none of Alice\'s workflow events')
