@@ -72,3 +72,50 @@ export function fromPostgrestError(error: PostgrestError, status: number, contex
     hint: error.hint || null,
   })
 }
+
+// Edge Functions (search, ingest) answer with an HTTP status and { error: { code, message } }; their
+// failures get the same codes by status.
+
+/** The SDK code for an Edge Function's HTTP status. */
+export function codeForStatus(status: number): MemoryErrorCode {
+  if (status === 400 || status === 413 || status === 415 || status === 422) return 'invalid_input'
+  if (status === 401) return 'unauthorized'
+  if (status === 403) return 'forbidden'
+  if (status === 404) return 'not_found'
+  if (status === 409) return 'conflict'
+  if (status === 0) return 'network'
+  return 'server'
+}
+
+/**
+ * Wraps the `error` of `supabase.functions.invoke`: FunctionsHttpError (a non-2xx answer; its Response is
+ * read for the function's { error: { code, message } }), FunctionsRelayError (the gateway failed) or
+ * FunctionsFetchError (no answer). Matched by name, so a client built with another copy of supabase-js
+ * works too. `details` carries the function's own error code.
+ */
+export async function fromFunctionsError(error: unknown, fn: string): Promise<MemoryError> {
+  const name = (error as { name?: string })?.name
+  const context = (error as { context?: unknown })?.context
+  if (name === 'FunctionsHttpError' && context instanceof Response) {
+    const status = context.status
+    let code: string | null = null
+    let message = `${fn} answered HTTP ${status}`
+    try {
+      const body = (await context.json()) as { error?: { code?: unknown; message?: unknown } | string; message?: unknown; code?: unknown }
+      const e = body?.error
+      if (e && typeof e === 'object') {
+        if (typeof e.message === 'string') message = e.message
+        if (typeof e.code === 'string') code = e.code
+      } else if (typeof body?.message === 'string') message = body.message
+    } catch {
+      // not JSON: keep the status line
+    }
+    return new MemoryError(codeForStatus(status), message, { cause: error, status, details: code })
+  }
+  if (name === 'FunctionsRelayError') {
+    const status = context instanceof Response ? context.status : null
+    return new MemoryError('server', `${fn}: the functions gateway failed to relay the request`, { cause: error, status })
+  }
+  const reason = (context as { message?: string })?.message ?? (error as Error)?.message ?? String(error)
+  return new MemoryError('network', `${fn}: the request failed (${reason})`, { cause: error, status: 0 })
+}

@@ -1,9 +1,12 @@
 // createMemory({ supabase }): the memory API over a supabase-js client — threads, messages (with keyset
 // pagination and an async iterator over all pages), agent state with optimistic concurrency, settings,
-// agent configuration, token counting and build_context. Every call is one RPC under the client's session,
-// so row level security decides what it may see; failures are thrown as MemoryError.
+// agent configuration, token counting, build_context with recall, and retrieval: semanticSearchMemory and
+// searchDocuments (the `search` Edge Function: embedding, HyDE, expansion, rerank), hybridSearch (the
+// hybrid_search RPC) and ingestDocument (the `ingest` Edge Function). Every call is one RPC or function
+// call under the client's session, so row level security decides what it may see; failures are thrown as
+// MemoryError.
 import type { SupabaseClient } from '@supabase/supabase-js'
-import { fromPostgrestError, MemoryError } from './errors.ts'
+import { fromFunctionsError, fromPostgrestError, MemoryError } from './errors.ts'
 import { createScheduledTasks } from './scheduled-tasks.ts'
 import { countTokens as countWithTiktoken, type CountTokensOptions, type Encoding } from './tokens.ts'
 import { createWorkflows } from './workflows.ts'
@@ -13,17 +16,30 @@ import type {
   AgentStateOptions,
   BuildContextOptions,
   Database,
+  Document,
+  ExpandOption,
   Functions,
+  HybridSearchOptions,
+  IngestDocumentOptions,
+  IngestResult,
   IterateMessagesOptions,
   Json,
   ListThreadsOptions,
   LoadMessagesOptions,
   MemoryContext,
+  MemoryHit,
   Message,
   MessagePage,
   NewMessage,
   NewThread,
+  RecallInfo,
+  RecalledItem,
+  RerankOption,
   SaveAgentStateOptions,
+  SearchDocumentsOptions,
+  SearchHit,
+  SearchResult,
+  SemanticSearchOptions,
   Thread,
   ThreadPage,
   ThreadPatch,
@@ -64,6 +80,29 @@ export function createMemory(options: MemoryOptions) {
     }
     if (result.error) throw fromPostgrestError(result.error, result.status, fn)
     return result.data as Returns<F>
+  }
+
+  /** POSTs `body` to the Edge Function `fn` with the client's session; its JSON answer or a MemoryError. */
+  async function invoke<T>(fn: string, body: Record<string, unknown>): Promise<T> {
+    let result: { data: unknown; error: unknown }
+    try {
+      result = await supabase.functions.invoke(fn, { body })
+    } catch (err) {
+      throw new MemoryError('network', `${fn}: the request failed (${(err as Error).message})`, { cause: err, status: 0 })
+    }
+    if (result.error) throw await fromFunctionsError(result.error, fn)
+    if (result.data === null || typeof result.data !== 'object') {
+      throw new MemoryError('unexpected_response', `${fn} did not answer with a JSON object`)
+    }
+    return result.data as T
+  }
+
+  async function searchFunction<H>(body: Record<string, unknown>): Promise<SearchResult<H>> {
+    const r = await invoke<SearchResult<H>>('search', body)
+    if (!Array.isArray(r.results) || typeof r.steps !== 'object') {
+      throw new MemoryError('unexpected_response', 'search did not return results and steps')
+    }
+    return r
   }
 
   const countTokens = (text: string, opts: CountTokensOptions = {}) =>
@@ -226,13 +265,35 @@ export function createMemory(options: MemoryOptions) {
     /** Tokens of `text` with js-tiktoken (the memory's model/encoding unless given). */
     countTokens,
 
-    /** System messages, summary, recalled memories and the newest messages within the budget, in one call. */
+    /**
+     * System messages, summary, recalled older messages (with query, queryEmbedding or recall) and the
+     * newest messages within the budget, in one call.
+     */
     async buildContext(threadId: string, opts: BuildContextOptions = {}): Promise<MemoryContext> {
       const options: Record<string, Json> = {}
       if (opts.includeToolMessages !== undefined) options.include_tool_messages = opts.includeToolMessages
       if (opts.includeSummary !== undefined) options.include_summary = opts.includeSummary
       if (opts.tokensPerMessage !== undefined) options.tokens_per_message = opts.tokensPerMessage
       if (opts.maxMessages !== undefined) options.max_messages = opts.maxMessages
+      if (opts.query !== undefined) {
+        rejectNul(opts.query, 'query')
+        options.query = opts.query
+      }
+      if (opts.queryEmbedding !== undefined) options.query_embedding = checkVector(opts.queryEmbedding, 'queryEmbedding')
+      if (opts.recall !== undefined) {
+        if (typeof opts.recall === 'boolean') options.recall = opts.recall
+        else if (opts.recall !== null && typeof opts.recall === 'object') {
+          const r = opts.recall
+          options.recall = definedOnly({
+            mode: r.mode,
+            k: r.k,
+            scope: r.scope,
+            before: r.before,
+            after: r.after,
+            max_tokens: r.maxTokens,
+          })
+        } else throw new MemoryError('invalid_input', 'recall must be true, false or an object of recall options')
+      }
       const c = await call('build_context', { thread_id: threadId, token_budget: opts.tokenBudget, options })
       if (!c || typeof c.token_count !== 'number') throw new MemoryError('unexpected_response', 'build_context returned no context')
       return {
@@ -243,12 +304,173 @@ export function createMemory(options: MemoryOptions) {
         systemMessages: messagesOf(c.system_messages, 'build_context'),
         summary: c.summary ?? null,
         summaryThrough: c.summary_through ?? null,
-        recalled: Array.isArray(c.recalled) ? c.recalled : [],
+        recalled: recalledOf(c.recalled),
         messages: messagesOf(c.messages, 'build_context'),
         truncated: c.truncated === true,
+        recall: (c.recall ?? null) as RecallInfo | null,
+      }
+    },
+
+    /**
+     * Searches the caller's conversations through the `search` function: scope 'thread' (threadId),
+     * 'agent' (agentId, or threadId's agent) or 'all'; each hit with its neighbouring messages. The
+     * optional steps (rerank, hyde, expand) say in `steps` whether they ran.
+     */
+    async semanticSearchMemory(query: string, opts: SemanticSearchOptions = {}): Promise<SearchResult<MemoryHit>> {
+      const scope = opts.scope ?? (opts.threadId ? 'thread' : opts.agentId ? 'agent' : 'all')
+      return searchFunction<MemoryHit>(definedOnly({
+        query,
+        scope,
+        mode: opts.mode,
+        k: opts.k,
+        before: opts.before,
+        after: opts.after,
+        filters: definedOnly({
+          thread_id: opts.threadId,
+          agent_id: opts.agentId,
+          roles: opts.roles,
+          metadata: opts.filter,
+          created_after: isoOrUndefined(opts.createdAfter),
+          created_before: isoOrUndefined(opts.createdBefore),
+        }),
+        ...stepOptions(opts.rerank, opts.hyde, opts.expand),
+      }))
+    },
+
+    /** Searches the caller's document chunks through the `search` function (hybrid by default). */
+    async searchDocuments(query: string, opts: SearchDocumentsOptions = {}): Promise<SearchResult<SearchHit>> {
+      return searchFunction<SearchHit>(definedOnly({
+        query,
+        scope: 'documents',
+        mode: opts.mode,
+        k: opts.k,
+        filters: definedOnly({
+          metadata: opts.filter,
+          document_ids: opts.documentIds,
+          created_after: isoOrUndefined(opts.createdAfter),
+          created_before: isoOrUndefined(opts.createdBefore),
+        }),
+        ...stepOptions(opts.rerank, opts.hyde, opts.expand),
+      }))
+    },
+
+    /**
+     * BM25 + vector search fused by weighted reciprocal rank fusion, in ONE call to the hybrid_search RPC
+     * (no Edge Function): pass queryEmbedding (from the default embedding model) for the vector channel;
+     * without it, BM25 alone.
+     */
+    async hybridSearch(query: string, opts: HybridSearchOptions = {}): Promise<SearchHit[]> {
+      const rows = await call('hybrid_search', {
+        query_text: query,
+        query_embedding: opts.queryEmbedding === undefined ? undefined : vectorText(checkVector(opts.queryEmbedding, 'queryEmbedding')),
+        match_count: opts.k,
+        source: sourceArg(opts.source),
+        filter: opts.filter as Json | undefined,
+        thread_id: opts.threadId,
+        agent_id: opts.agentId,
+        roles: opts.roles,
+        document_ids: opts.documentIds,
+        created_after: isoOrUndefined(opts.createdAfter),
+        created_before: isoOrUndefined(opts.createdBefore),
+        bm25_weight: opts.weights?.bm25,
+        vector_weight: opts.weights?.vector,
+        rrf_k: opts.rrfK,
+        candidates: opts.candidates,
+        model: opts.model,
+      })
+      if (!Array.isArray(rows)) throw new MemoryError('unexpected_response', 'hybrid_search did not return a list')
+      return rows as SearchHit[]
+    },
+
+    /**
+     * Ingests Markdown or plain text through the `ingest` function, which chunks it (strategy markdown by
+     * default) and stores it; re-ingesting unchanged content is a no-op.
+     */
+    async ingestDocument(content: string, opts: IngestDocumentOptions = {}): Promise<IngestResult> {
+      if (typeof content !== 'string') throw new MemoryError('invalid_input', 'content must be a string of Markdown or text')
+      rejectNul(content, 'content')
+      const r = await invoke<{
+        document?: Document
+        replaced?: boolean
+        chunk_count?: number
+        chunks_kept?: number
+        strategy?: string
+        tokenizer?: string
+      }>('ingest', definedOnly({
+        content,
+        title: opts.title,
+        format: opts.format,
+        strategy: opts.strategy,
+        chunk_tokens: opts.chunkTokens,
+        chunk_overlap: opts.chunkOverlap,
+        parent_tokens: opts.parentTokens,
+        source_uri: opts.sourceUri,
+        metadata: opts.metadata,
+        document_id: opts.documentId,
+      }))
+      if (!r.document || typeof r.document.id !== 'string' || typeof r.chunk_count !== 'number') {
+        throw new MemoryError('unexpected_response', 'ingest did not return the document and its chunk count')
+      }
+      return {
+        document: r.document,
+        replaced: r.replaced === true,
+        chunkCount: r.chunk_count,
+        chunksKept: r.chunks_kept ?? 0,
+        strategy: r.strategy ?? '',
+        tokenizer: r.tokenizer ?? '',
       }
     },
   }
+}
+
+/** hybrid_search's `source` for the SDK's name of it. */
+function sourceArg(source: HybridSearchOptions['source']): string | undefined {
+  if (source === undefined) return undefined
+  if (source === 'documents') return 'document_chunks'
+  if (source === 'messages') return 'messages'
+  throw new MemoryError('invalid_input', `source must be documents or messages (got ${JSON.stringify(source)})`)
+}
+
+/** The search function's rerank/hyde/expand fields from the SDK's options (snake_case, only those given). */
+function stepOptions(rerank: RerankOption | undefined, hyde: boolean | undefined, expand: ExpandOption | undefined) {
+  return definedOnly({
+    rerank: rerank !== null && typeof rerank === 'object' ? definedOnly({ top_n: rerank.topN, model: rerank.model }) : rerank,
+    hyde,
+    expand: expand !== null && typeof expand === 'object' ? definedOnly({ n: expand.n }) : expand,
+  })
+}
+
+/** `obj` without its undefined fields (so the server applies its defaults). */
+function definedOnly<T extends Record<string, unknown>>(obj: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as never
+}
+
+function checkVector(v: unknown, field: string): number[] {
+  if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
+    throw new MemoryError('invalid_input', `${field} must be a non-empty array of finite numbers`)
+  }
+  return v
+}
+
+/** pgvector's text form of a vector (what PostgREST turns into a `vector` argument). */
+function vectorText(v: number[]): string {
+  return `[${v.join(',')}]`
+}
+
+function recalledOf(value: Json | null | undefined): RecalledItem[] {
+  if (value == null) return []
+  if (!Array.isArray(value)) throw new MemoryError('unexpected_response', 'build_context returned recalled that is not a list')
+  return (value as unknown as RecalledItem[]).map((item) => {
+    if (!item || typeof item !== 'object' || !item.message) {
+      throw new MemoryError('unexpected_response', 'build_context returned a recalled item without its message')
+    }
+    return {
+      ...item,
+      message: messageOf(item.message, 'build_context'),
+      before: messagesOf(item.before, 'build_context'),
+      after: messagesOf(item.after, 'build_context'),
+    }
+  })
 }
 
 // Postgres text cannot hold NUL, and the server can only say so without naming the field (PostgREST

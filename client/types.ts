@@ -6,6 +6,9 @@ export type { Database, Json }
 
 export type Functions = Database['public']['Functions']
 export type MessageRole = Database['public']['Enums']['message_role']
+type Composite = Database['public']['CompositeTypes']
+/** A JSON object of metadata (what `filter` / `metadata` options take). */
+export type Metadata = { [key: string]: Json | undefined }
 
 /** A thread row. */
 export type Thread = Tables<'memory_threads'>
@@ -100,6 +103,20 @@ export interface SaveAgentStateOptions extends AgentStateOptions {
   expectedVersion?: number
 }
 
+export interface RecallOptions {
+  /** Default hybrid. */
+  mode?: SearchMode
+  /** Hits to consider, 1..50 (default 5). */
+  k?: number
+  /** 'thread' (default): older messages of this thread; 'agent': also the owner's other threads of its agent. */
+  scope?: 'thread' | 'agent'
+  /** Neighbouring messages around each hit, 0..5 (default 1 each). */
+  before?: number
+  after?: number
+  /** Tokens kept for recall; default: setting context.recall_budget_share (0.25) of the budget. */
+  maxTokens?: number
+}
+
 export interface BuildContextOptions {
   /** Tokens the context may use; default: the agent's context_token_budget, else setting context.default_token_budget. */
   tokenBudget?: number
@@ -108,6 +125,45 @@ export interface BuildContextOptions {
   /** Framing tokens per message; default: setting context.tokens_per_message (4). */
   tokensPerMessage?: number
   maxMessages?: number
+  /** What to recall (turns recall on unless recall is false); default: the newest user message. */
+  query?: string
+  /** The query embedded with the default embedding model, for recall's vector channel. */
+  queryEmbedding?: number[]
+  /** true, false, or recall options; a query alone turns recall on. */
+  recall?: boolean | RecallOptions
+}
+
+/** A message build_context recalled, with its neighbours and why (the database's JSON, snake_case). */
+export interface RecalledItem {
+  message: Message
+  before: Message[]
+  after: Message[]
+  rank: number
+  score: number
+  bm25_rank: number | null
+  bm25_score: number | null
+  vector_rank: number | null
+  vector_score: number | null
+  /** Query lexemes the message contains. */
+  matched: string[]
+  /** Tokens the item (hit and neighbours, with framing) costs. */
+  token_count: number
+  /** e.g. "keyword match #1 (refund); similar meaning #2 (cosine 0.612)". */
+  reason: string
+}
+
+/** What recall did (build_context's `recall`, snake_case as the database returns it). */
+export interface RecallInfo {
+  query: string | null
+  query_source: 'option' | 'newest_user_message' | null
+  mode: SearchMode
+  scope: 'thread' | 'agent'
+  /** 'ran' or why the channel was skipped. */
+  channels: { bm25: string; vector: string }
+  token_limit: number
+  token_count: number
+  considered: number
+  included: number
 }
 
 export interface MemoryContext {
@@ -119,16 +175,159 @@ export interface MemoryContext {
   systemMessages: Message[]
   summary: string | null
   summaryThrough: string | null
-  /** Recalled memories (filled by the retrieval layer; empty until then). */
-  recalled: Json[]
+  /** Recalled older messages (with neighbours and why), best first; empty when recall is off. */
+  recalled: RecalledItem[]
   /** The newest messages that fit, chronological. */
   messages: Message[]
   /** True when older messages or the summary were left out for lack of budget. */
   truncated: boolean
+  /** What recall searched for and found; null when recall is off. */
+  recall: RecallInfo | null
 }
 
 export interface AgentConfig {
   agent: Agent
   model: Model
   tools: Tool[]
+}
+
+// ── Retrieval ─────────────────────────────────────────────────────────────────────────────────────────
+
+export type SearchMode = 'hybrid' | 'bm25' | 'vector'
+export type MemoryScope = 'thread' | 'agent' | 'all'
+export type SearchScope = 'documents' | MemoryScope
+
+export type Document = Tables<'documents'>
+
+/** A search result over document chunks (hybrid_search / bm25_search / the search function). */
+export type SearchHit = Composite['search_hit'] & {
+  id: string
+  rank: number
+  score: number
+  /** The reranker's relevance score, when the search function reranked (null: kept after the reranked ones). */
+  rerank_score?: number | null
+}
+
+/** A message found by the search function (search_memories), with its neighbouring messages. */
+export type MemoryHit = Omit<Composite['memory_hit'], 'before' | 'after'> & {
+  id: string
+  thread_id: string
+  rank: number
+  score: number
+  cursor: string
+  before: Message[]
+  after: Message[]
+  rerank_score?: number | null
+}
+
+/** A step of the search function: done, skipped (not asked for / not configured) or failed, and why. */
+export interface SearchStep {
+  status: 'ok' | 'skipped' | 'failed'
+  reason?: string
+  model?: string
+  ms: number
+}
+
+export interface SearchSteps {
+  embed: SearchStep
+  /** With the hypothetical passage that was embedded. */
+  hyde: SearchStep & { passage?: string }
+  /** With the alternative queries that were searched. */
+  expand: SearchStep & { queries?: string[] }
+  rerank: SearchStep
+}
+
+export interface SearchResult<H> {
+  query: string
+  mode: SearchMode
+  scope: SearchScope
+  results: H[]
+  /** True when the results are in the reranker's order. */
+  reranked: boolean
+  steps: SearchSteps
+}
+
+/** Rerank the candidates (needs a reranker in settings category search); topN: candidates to rerank. */
+export type RerankOption = boolean | { topN?: number; model?: string }
+/** Search n (1..5, default 3) alternative phrasings too (needs search.chat_model). */
+export type ExpandOption = boolean | { n?: number }
+
+interface SearchFunctionOptions {
+  mode?: SearchMode
+  /** Results, 1..1000 (default 10). */
+  k?: number
+  /** Only rows whose metadata contains this (for chunks: the document's metadata merged with the chunk's). */
+  filter?: Metadata
+  createdAfter?: Date | string
+  createdBefore?: Date | string
+  rerank?: RerankOption
+  /** HyDE: embed a hypothetical answer instead of the query (needs search.chat_model). */
+  hyde?: boolean
+  expand?: ExpandOption
+}
+
+export interface SemanticSearchOptions extends SearchFunctionOptions {
+  threadId?: string
+  agentId?: string
+  /** Default: 'thread' with threadId, else 'agent' with agentId, else 'all'. */
+  scope?: MemoryScope
+  roles?: MessageRole[]
+  /** Neighbouring messages per hit, 0..20 (default 1 each). */
+  before?: number
+  after?: number
+}
+
+export interface SearchDocumentsOptions extends SearchFunctionOptions {
+  documentIds?: string[]
+}
+
+export interface HybridSearchOptions {
+  /** Default 'documents' (document chunks). */
+  source?: 'documents' | 'messages'
+  /** The query embedded with the default model (or `model`); without it, BM25 alone. */
+  queryEmbedding?: number[]
+  /** Results, 1..1000 (default 10). */
+  k?: number
+  /** Fusion weights (default 1 each). */
+  weights?: { bm25?: number; vector?: number }
+  /** Reciprocal rank fusion constant (default setting retrieval.rrf_k, 60). */
+  rrfK?: number
+  /** Candidates per channel (default setting retrieval.hybrid_candidates, 100). */
+  candidates?: number
+  filter?: Metadata
+  /** Messages only. */
+  threadId?: string
+  agentId?: string
+  roles?: MessageRole[]
+  /** Document chunks only. */
+  documentIds?: string[]
+  createdAfter?: Date | string
+  createdBefore?: Date | string
+  /** Embedding model searched (default: the default model). */
+  model?: string
+}
+
+export type ChunkingStrategy = 'markdown' | 'paragraph' | 'token' | 'semantic'
+
+export interface IngestDocumentOptions {
+  title?: string
+  format?: 'markdown' | 'text'
+  strategy?: ChunkingStrategy
+  chunkTokens?: number
+  chunkOverlap?: number
+  parentTokens?: number
+  sourceUri?: string
+  metadata?: Metadata
+  /** Re-ingest into this document (replaces its chunks unless the content is unchanged). */
+  documentId?: string
+}
+
+export interface IngestResult {
+  document: Document
+  /** false: the content was unchanged and nothing but title/metadata was updated. */
+  replaced: boolean
+  chunkCount: number
+  chunksKept: number
+  strategy: string
+  tokenizer: string
 }

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ROOT } from '../stack/config.ts'
+import { ROOT } from '../stack/core/config.ts'
 import { BENCHES } from './bench/index.ts'
 import { makeContext, plotLatency, type Figure } from './bench/lib.ts'
 

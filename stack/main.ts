@@ -3,8 +3,8 @@
 //   npm start                      start (or restart on the same data)
 //   npm start -- --reset           start from an empty database
 //   npm start -- --api-port 0 --db-port 0 --data-dir /tmp/x   free ports, other data directory
-import { loadConfig, type StackConfig } from './config.ts'
-import { MigrationError } from './migrate.ts'
+import { loadConfig, type StackConfig } from './core/config.ts'
+import { MigrationError } from './core/migrate.ts'
 import { startStack } from './stack.ts'
 
 export function statusBlock(s: { apiUrl: string; dbUrl: string; config: StackConfig }): string {

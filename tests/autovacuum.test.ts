@@ -2,8 +2,8 @@
 // cross Postgres' autovacuum thresholds — otherwise queues bloat and the planner works without statistics.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { Autovacuum } from '../stack/autovacuum.ts'
-import { Database } from '../stack/db.ts'
+import { Autovacuum } from '../stack/autovacuum/autovacuum.ts'
+import { Database } from '../stack/core/database.ts'
 
 describe('autovacuum stand-in', () => {
   let db: Database

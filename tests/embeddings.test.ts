@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { hashEmbedding } from '../supabase/functions/_shared/hash-embedding.ts'
 import { FakeOpenAI, type FakeMode } from '../supabase/functions/tests/fake-openai.ts'
-import type { Database } from '../stack/db.ts'
+import type { Database } from '../stack/core/database.ts'
 import { createUser, startTestStack, waitFor, type TestStack, type TestUser } from './helpers/stack.ts'
 
 interface Ledger {

@@ -1,6 +1,7 @@
-// Edge Functions through the gateway: /functions/v1/<name> runs supabase/functions/<name>/handler.ts in Deno
-// with Supabase's environment, checks the JWT unless the function sets verify_jwt = false, answers an
-// unknown function with 404 JSON, and reloads a function whose source changes.
+// Edge Functions through the gateway: /functions/v1/<name> runs supabase/functions/<name>/ in Deno as it is
+// deployed — through its index.ts (`Deno.serve(handler)`) — with Supabase's environment, checks the JWT
+// unless the function sets verify_jwt = false, answers an unknown function with 404 JSON, a function that
+// cannot start with 503 BOOT_ERROR and a log line, and reloads a function whose source changes.
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -22,13 +23,17 @@ export async function handler(req: Request): Promise<Response> {
 `
 const PUBLIC_FN = `export const handler = () => new Response('hello, anyone')`
 const THROWS_FN = `export function handler(): Response { throw new Error('boom') }`
+// Served only if index.ts runs: the handler module exports nothing the old loader would have used.
+const INDEX_ONLY = { 'index.ts': `Deno.serve(() => new Response('served by index.ts'))\n` }
+const BROKEN_INDEX = { 'index.ts': `import { handler } from './handler.ts'\nthrow new Error('index exploded on import')\nDeno.serve(handler)\n`, 'handler.ts': `export const handler = () => new Response('never')` }
+const NO_SERVE = { 'index.ts': `export const nothing = 1\n` }
 
 describe('Edge Functions', () => {
   let stack: TestStack
   let workdir: string
   before(async () => {
     workdir = makeWorkdir({
-      functions: { env: ENV_FN, public: PUBLIC_FN, throws: THROWS_FN },
+      functions: { env: ENV_FN, public: PUBLIC_FN, throws: THROWS_FN, 'index-only': INDEX_ONLY, broken: BROKEN_INDEX, 'no-serve': NO_SERVE },
       config: '[functions.public]\nverify_jwt = false',
     })
     writeFileSync(join(workdir, 'supabase', 'functions', '.env'), 'MY_SETTING=from-dotenv\n')
@@ -80,6 +85,23 @@ describe('Edge Functions', () => {
     const res = await call('throws')
     assert.equal(res.status, 500)
     assert.equal((await res.json()).code, 'WORKER_ERROR')
+    assert.equal((await call('public', {})).status, 200)
+  })
+
+  it('loads a function through its index.ts, as it is deployed', async () => {
+    const res = await call('index-only')
+    assert.equal(res.status, 200)
+    assert.equal(await res.text(), 'served by index.ts')
+  })
+
+  it('a function whose index.ts throws while loading answers 503 BOOT_ERROR and is logged; others keep working', async () => {
+    const res = await call('broken')
+    assert.equal(res.status, 503)
+    assert.deepEqual(await res.json(), { code: 'BOOT_ERROR', message: "Function broken failed to start: its index.ts threw while loading (see the stack's log)" })
+    await waitFor(() => stack.logs.some((l) => l.includes('[broken] boot error') && l.includes('index exploded on import')), 5000)
+    const silent = await call('no-serve')
+    assert.equal(silent.status, 503)
+    assert.match((await silent.json()).message, /did not call Deno\.serve\(handler\)/)
     assert.equal((await call('public', {})).status, 200)
   })
 

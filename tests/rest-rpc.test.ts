@@ -4,6 +4,7 @@
 // schema cache reload, and PostgREST's error JSON with its SQLSTATE → HTTP status mapping.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { SQLSTATE_STATUS } from '../stack/postgrest/errors.ts'
 import { ANON_KEY, anonClient, createUser, serviceClient, startTestStack, type TestStack, type TestUser } from './helpers/stack.ts'
 
 describe('RPC over /rest/v1/rpc', () => {
@@ -69,6 +70,10 @@ describe('RPC over /rest/v1/rpc', () => {
         perform set_config('response.status', '201', true);
         perform set_config('response.headers', json_build_array(json_build_object('location', '/notes?id=eq.' || n.id))::text, true);
         return n;
+      end $$;
+      create function public.raise_sqlstate(code text, message text default 'raised on purpose') returns void language plpgsql as $$
+      begin
+        raise exception using errcode = code, message = message;
       end $$;
       create function public.private_thing() returns int language sql as $$ select 1 $$;
       revoke execute on function public.private_thing() from anon, authenticated, public;`)
@@ -208,7 +213,8 @@ describe('RPC over /rest/v1/rpc', () => {
   describe('errors keep PostgREST JSON and status', () => {
     const cases: [string, number, string][] = [
       ['raise', 400, 'P0001'],
-      ['no_data', 404, 'P0002'],
+      // PostgREST answers every P0 error but P0001 with 500: "not found" must be raised as PT404.
+      ['no_data', 500, 'P0002'],
       ['unique', 409, '23505'],
       ['foreign_key', 409, '23503'],
       ['not_null', 400, '23502'],
@@ -223,6 +229,67 @@ describe('RPC over /rest/v1/rpc', () => {
         assert.equal(r.status, status)
         assert.equal(r.error?.code, code)
         assert.deepEqual(Object.keys(r.error!).sort(), ['code', 'details', 'hint', 'message'])
+      })
+    }
+
+    // One row per rule of PostgREST's SQLSTATE → HTTP table (stack/postgrest/errors.ts SQLSTATE_STATUS),
+    // raised by a function called through supabase-js. [code, message, status, who calls]
+    const table: [string, string, number, 'service' | 'anon' | 'user'][] = [
+      ['08006', 'raised on purpose', 503, 'service'],
+      ['09000', 'raised on purpose', 500, 'service'],
+      ['0L000', 'raised on purpose', 403, 'service'],
+      ['0P000', 'raised on purpose', 403, 'service'],
+      ['23503', 'raised on purpose', 409, 'service'],
+      ['23505', 'raised on purpose', 409, 'service'],
+      ['25006', 'raised on purpose', 405, 'service'],
+      ['21000', 'UPDATE requires a WHERE clause', 400, 'service'],
+      ['21000', 'more than one row returned by a subquery used as an expression', 500, 'service'],
+      ['22023', 'role "ghost" does not exist', 401, 'service'],
+      ['22023', 'invalid parameter value', 400, 'service'],
+      ['25P02', 'raised on purpose', 500, 'service'],
+      ['28000', 'raised on purpose', 403, 'service'],
+      ['2D000', 'raised on purpose', 500, 'service'],
+      ['38000', 'raised on purpose', 500, 'service'],
+      ['39000', 'raised on purpose', 500, 'service'],
+      ['3B000', 'raised on purpose', 500, 'service'],
+      ['40001', 'raised on purpose', 500, 'service'],
+      ['53400', 'raised on purpose', 500, 'service'],
+      ['53200', 'raised on purpose', 503, 'service'],
+      ['54001', 'raised on purpose', 500, 'service'],
+      ['55000', 'raised on purpose', 500, 'service'],
+      ['57P01', 'raised on purpose', 503, 'service'],
+      ['57014', 'raised on purpose', 500, 'service'],
+      ['58030', 'raised on purpose', 500, 'service'],
+      ['F0000', 'raised on purpose', 500, 'service'],
+      ['HV000', 'raised on purpose', 500, 'service'],
+      ['P0001', 'raised on purpose', 400, 'service'],
+      ['P0002', 'raised on purpose', 500, 'service'],
+      ['P0003', 'raised on purpose', 500, 'service'],
+      ['XX000', 'raised on purpose', 500, 'service'],
+      ['42883', 'function xmlagg(integer) does not exist', 406, 'service'],
+      ['42883', 'function public.nope() does not exist', 404, 'service'],
+      ['42P01', 'raised on purpose', 404, 'service'],
+      ['42P17', 'raised on purpose', 500, 'service'],
+      ['42501', 'raised on purpose', 401, 'anon'],
+      ['42501', 'raised on purpose', 403, 'user'],
+      ['PT404', 'thread x not found', 404, 'service'],
+      ['PT409', 'stale version', 409, 'service'],
+      ['PTABC', 'raised on purpose', 500, 'service'],
+      ['23502', 'raised on purpose', 400, 'service'],
+      ['22P02', 'raised on purpose', 400, 'service'],
+    ]
+    it('the table has a row for every rule of the mapping', () => {
+      for (const [rule] of SQLSTATE_STATUS) {
+        const hit = table.some(([code]) => (rule.endsWith('*') ? code.startsWith(rule.slice(0, -1)) : code === rule))
+        assert.ok(hit, `no row tests ${rule}`)
+      }
+    })
+    for (const [code, message, status, who] of table) {
+      it(`raised ${code} (${message}) as ${who} → ${status}`, async () => {
+        const client = who === 'anon' ? anonClient(stack) : who === 'user' ? alice.client : serviceClient(stack)
+        const r = await client.rpc('raise_sqlstate', { code, message })
+        assert.equal(r.status, status)
+        assert.deepEqual(r.error, { code, message, details: null, hint: null })
       })
     }
 

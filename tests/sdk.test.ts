@@ -113,7 +113,9 @@ describe('SDK (createMemory over supabase-js)', () => {
     ] as const) {
       const foreign = await rejects(() => call(t.id), 'not_found')
       const missing = await rejects(() => call(unknown), 'not_found')
-      assert.equal(foreign.sqlstate, 'P0002', name)
+      assert.equal(foreign.sqlstate, 'PT404', name)
+      assert.equal(foreign.status, 404, `${name}: HTTP 404, as PostgREST answers PT404`)
+      assert.equal(foreign.sqlstate, missing.sqlstate, `${name}: same SQLSTATE for foreign and unknown ids`)
       assert.equal(foreign.status, missing.status, `${name}: same HTTP status for foreign and unknown ids`)
       assert.equal(foreign.message.replace(t.id, '<id>'), missing.message.replace(unknown, '<id>'), `${name}: same message`)
     }

@@ -9,8 +9,8 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { ROOT } from '../stack/config.ts'
-import { listMigrations } from '../stack/migrate.ts'
+import { ROOT } from '../stack/core/config.ts'
+import { listMigrations } from '../stack/core/migrate.ts'
 import { freePort, makeWorkdir, spawnNpmStart, tempDataDir, type ChildStack } from './helpers/stack.ts'
 
 const run = promisify(execFile)

@@ -133,6 +133,131 @@ export type Database = {
           },
         ]
       }
+      document_chunks: {
+        Row: {
+          char_end: number | null
+          char_start: number | null
+          content: string
+          content_hash: string | null
+          created_at: string
+          document_id: string | null
+          embedding: string | null
+          fts: unknown
+          fts_length: number | null
+          heading_path: string[]
+          id: string
+          level: number
+          metadata: NonNullable<Json>
+          ordinal: number
+          owner_id: string
+          parent_id: string | null
+          search_text: string | null
+          token_count: number
+        }
+        ComputedFields: never
+        Insert: {
+          char_end?: number | null
+          char_start?: number | null
+          content: string
+          content_hash?: never
+          created_at?: string
+          document_id?: string | null
+          embedding?: string | null
+          fts?: never
+          fts_length?: never
+          heading_path?: string[]
+          id?: string
+          level?: number
+          metadata?: NonNullable<Json>
+          ordinal?: number
+          owner_id?: string
+          parent_id?: string | null
+          search_text?: string | null
+          token_count?: number
+        }
+        Update: {
+          char_end?: number | null
+          char_start?: number | null
+          content?: string
+          content_hash?: never
+          created_at?: string
+          document_id?: string | null
+          embedding?: string | null
+          fts?: never
+          fts_length?: never
+          heading_path?: string[]
+          id?: string
+          level?: number
+          metadata?: NonNullable<Json>
+          ordinal?: number
+          owner_id?: string
+          parent_id?: string | null
+          search_text?: string | null
+          token_count?: number
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'document_chunks_document_id_fkey'
+            columns: ['document_id']
+            isOneToOne: false
+            referencedRelation: 'documents'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'document_chunks_parent_id_fkey'
+            columns: ['parent_id']
+            isOneToOne: false
+            referencedRelation: 'document_chunks'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      documents: {
+        Row: {
+          chunk_count: number
+          chunking: NonNullable<Json>
+          content_hash: string
+          created_at: string
+          format: string
+          id: string
+          metadata: NonNullable<Json>
+          owner_id: string
+          source_uri: string | null
+          title: string | null
+          token_count: number
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          chunk_count?: number
+          chunking?: NonNullable<Json>
+          content_hash: string
+          created_at?: string
+          format?: string
+          id?: string
+          metadata?: NonNullable<Json>
+          owner_id?: string
+          source_uri?: string | null
+          title?: string | null
+          token_count?: number
+          updated_at?: string
+        }
+        Update: {
+          chunk_count?: number
+          chunking?: NonNullable<Json>
+          content_hash?: string
+          created_at?: string
+          format?: string
+          id?: string
+          metadata?: NonNullable<Json>
+          owner_id?: string
+          source_uri?: string | null
+          title?: string | null
+          token_count?: number
+          updated_at?: string
+        }
+        Relationships: []
+      }
       embedding_failures: {
         Row: {
           attempts: number
@@ -292,13 +417,6 @@ export type Database = {
             referencedRelation: 'embedding_models'
             referencedColumns: ['name']
           },
-          {
-            foreignKeyName: 'embeddings_model_fkey'
-            columns: ['model']
-            isOneToOne: false
-            referencedRelation: 'embedding_status'
-            referencedColumns: ['model']
-          },
         ]
       }
       memory_threads: {
@@ -350,6 +468,7 @@ export type Database = {
           content_hash: string | null
           created_at: string
           fts: unknown
+          fts_length: number | null
           id: string
           metadata: NonNullable<Json>
           owner_id: string
@@ -366,6 +485,7 @@ export type Database = {
           content_hash?: never
           created_at?: string
           fts?: never
+          fts_length?: never
           id?: string
           metadata?: NonNullable<Json>
           owner_id?: string
@@ -381,6 +501,7 @@ export type Database = {
           content_hash?: never
           created_at?: string
           fts?: never
+          fts_length?: never
           id?: string
           metadata?: NonNullable<Json>
           owner_id?: string
@@ -758,15 +879,41 @@ export type Database = {
           embedded_at: string | null
           failed_at: string | null
           failed_attempts: number | null
-          model: string
-          owner_id: string
+          model: string | null
+          owner_id: string | null
           queued_at: string | null
           reason: string | null
-          source_id: string
+          source_id: string | null
           source_table: string | null
           status: string | null
         }
         ComputedFields: never
+        Insert: {
+          content_hash?: string | null
+          embedded_at?: string | null
+          failed_at?: string | null
+          failed_attempts?: number | null
+          model?: string | null
+          owner_id?: string | null
+          queued_at?: string | null
+          reason?: string | null
+          source_id?: string | null
+          source_table?: string | null
+          status?: string | null
+        }
+        Update: {
+          content_hash?: string | null
+          embedded_at?: string | null
+          failed_at?: string | null
+          failed_attempts?: number | null
+          model?: string | null
+          owner_id?: string | null
+          queued_at?: string | null
+          reason?: string | null
+          source_id?: string | null
+          source_table?: string | null
+          status?: string | null
+        }
         Relationships: []
       }
     }
@@ -856,6 +1003,29 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'workflow_steps'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
+      bm25_search: {
+        Args: {
+          agent_id?: string
+          b?: number
+          created_after?: string
+          created_before?: string
+          document_ids?: string[]
+          filter?: Json
+          k1?: number
+          match_count?: number
+          query_text: string
+          roles?: Database['public']['Enums']['message_role'][]
+          source?: string
+          thread_id?: string
+        }
+        Returns: Database['public']['CompositeTypes']['search_hit'][]
+        SetofOptions: {
+          from: '*'
+          to: 'search_hit'
           isOneToOne: false
           isSetofReturn: true
         }
@@ -1015,6 +1185,29 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      delete_document: {
+        Args: { document_id: string }
+        Returns: {
+          chunk_count: number
+          chunking: NonNullable<Json>
+          content_hash: string
+          created_at: string
+          format: string
+          id: string
+          metadata: NonNullable<Json>
+          owner_id: string
+          source_uri: string | null
+          title: string | null
+          token_count: number
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'documents'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       delete_scheduled_task: {
         Args: { name: string }
         Returns: {
@@ -1109,6 +1302,29 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      get_document: {
+        Args: { document_id: string }
+        Returns: {
+          chunk_count: number
+          chunking: NonNullable<Json>
+          content_hash: string
+          created_at: string
+          format: string
+          id: string
+          metadata: NonNullable<Json>
+          owner_id: string
+          source_uri: string | null
+          title: string | null
+          token_count: number
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'documents'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       get_scheduled_task: {
         Args: { max_runs?: number; name: string }
         Returns: Database['public']['CompositeTypes']['scheduled_task_details']
@@ -1191,6 +1407,72 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      hybrid_search: {
+        Args: {
+          agent_id?: string
+          bm25_weight?: number
+          candidates?: number
+          created_after?: string
+          created_before?: string
+          document_ids?: string[]
+          filter?: Json
+          match_count?: number
+          model?: string
+          query_embedding?: string
+          query_text: string
+          roles?: Database['public']['Enums']['message_role'][]
+          rrf_k?: number
+          source?: string
+          thread_id?: string
+          vector_weight?: number
+        }
+        Returns: Database['public']['CompositeTypes']['search_hit'][]
+        SetofOptions: {
+          from: '*'
+          to: 'search_hit'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
+      ingest_document: {
+        Args: {
+          chunking?: Json
+          chunks: Json
+          content_hash?: string
+          document_id?: string
+          format?: string
+          metadata?: Json
+          owner_id?: string
+          source_uri?: string
+          title?: string
+        }
+        Returns: Database['public']['CompositeTypes']['document_ingest']
+        SetofOptions: {
+          from: '*'
+          to: 'document_ingest'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      kw_match_documents: {
+        Args: { match_count?: number; query_text: string }
+        Returns: {
+          content: string
+          id: string
+          metadata: Json
+          similarity: number
+        }[]
+      }
+      list_documents: {
+        Args: { cursor?: string; limit?: number; metadata?: Json }
+        Returns: Database['public']['CompositeTypes']['document_page']
+        SetofOptions: {
+          from: '*'
+          to: 'document_page'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       list_scheduled_tasks: {
         Args: Record<PropertyKey, never>
         Returns: {
@@ -1250,6 +1532,49 @@ export type Database = {
           to: 'message_page'
           isOneToOne: true
           isSetofReturn: false
+        }
+      }
+      match_documents: {
+        Args: {
+          created_after?: string
+          created_before?: string
+          document_ids?: string[]
+          filter?: Json
+          match_count?: number
+          model?: string
+          query_embedding: string
+        }
+        Returns: {
+          content: string
+          created_at: string
+          document_id: string
+          embedding: Json
+          heading_path: string[]
+          id: string
+          metadata: Json
+          parent_id: string
+          rank: number
+          similarity: number
+        }[]
+      }
+      match_memories: {
+        Args: {
+          agent_id?: string
+          created_after?: string
+          created_before?: string
+          filter?: Json
+          match_count?: number
+          model?: string
+          query_embedding: string
+          roles?: Database['public']['Enums']['message_role'][]
+          thread_id?: string
+        }
+        Returns: Database['public']['CompositeTypes']['memory_match'][]
+        SetofOptions: {
+          from: '*'
+          to: 'memory_match'
+          isOneToOne: false
+          isSetofReturn: true
         }
       }
       pause_workflow: {
@@ -1346,6 +1671,35 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'memory_message'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
+      search_memories: {
+        Args: {
+          after?: number
+          agent_id?: string
+          before?: number
+          bm25_weight?: number
+          candidates?: number
+          created_after?: string
+          created_before?: string
+          filter?: Json
+          match_count?: number
+          mode?: string
+          model?: string
+          query_embedding?: string
+          query_text: string
+          roles?: Database['public']['Enums']['message_role'][]
+          rrf_k?: number
+          scope?: string
+          thread_id?: string
+          vector_weight?: number
+        }
+        Returns: Database['public']['CompositeTypes']['memory_hit'][]
+        SetofOptions: {
+          from: '*'
+          to: 'memory_hit'
           isOneToOne: false
           isSetofReturn: true
         }
@@ -1467,6 +1821,17 @@ export type Database = {
         model: Database['public']['Tables']['models']['Row'] | null
         tools: Database['public']['Tables']['tools']['Row'][] | null
       }
+      document_ingest: {
+        document: Database['public']['Tables']['documents']['Row'] | null
+        replaced: boolean | null
+        chunk_count: number | null
+        chunks_kept: number | null
+      }
+      document_page: {
+        documents: Database['public']['Tables']['documents']['Row'][] | null
+        next_cursor: string | null
+        has_more: boolean | null
+      }
       memory_context: {
         thread_id: string | null
         token_budget: number | null
@@ -1478,6 +1843,35 @@ export type Database = {
         recalled: Json | null
         messages: Database['public']['CompositeTypes']['memory_message'][] | null
         truncated: boolean | null
+        recall: Json | null
+      }
+      memory_hit: {
+        id: string | null
+        thread_id: string | null
+        role: Database['public']['Enums']['message_role'] | null
+        content: string | null
+        metadata: Json | null
+        created_at: string | null
+        cursor: string | null
+        rank: number | null
+        score: number | null
+        bm25_rank: number | null
+        bm25_score: number | null
+        vector_rank: number | null
+        vector_score: number | null
+        matched: string[] | null
+        before: Database['public']['CompositeTypes']['memory_message'][] | null
+        after: Database['public']['CompositeTypes']['memory_message'][] | null
+      }
+      memory_match: {
+        id: string | null
+        thread_id: string | null
+        role: Database['public']['Enums']['message_role'] | null
+        content: string | null
+        metadata: Json | null
+        created_at: string | null
+        similarity: number | null
+        rank: number | null
       }
       memory_message: {
         id: string | null
@@ -1510,6 +1904,36 @@ export type Database = {
         return_message: string | null
         start_time: string | null
         end_time: string | null
+      }
+      search_hit: {
+        id: string | null
+        rank: number | null
+        score: number | null
+        bm25_rank: number | null
+        bm25_score: number | null
+        vector_rank: number | null
+        vector_score: number | null
+        matched: string[] | null
+        content: string | null
+        metadata: Json | null
+        thread_id: string | null
+        role: Database['public']['Enums']['message_role'] | null
+        document_id: string | null
+        heading_path: string[] | null
+        parent_id: string | null
+        created_at: string | null
+      }
+      search_row: {
+        id: string | null
+        source: string | null
+        content: string | null
+        metadata: Json | null
+        thread_id: string | null
+        role: Database['public']['Enums']['message_role'] | null
+        document_id: string | null
+        heading_path: string[] | null
+        parent_id: string | null
+        created_at: string | null
       }
       thread_page: {
         threads: Database['public']['Tables']['memory_threads']['Row'][] | null

@@ -3,6 +3,7 @@ import { apiConcurrency } from './api-concurrency.ts'
 import { embeddings } from './embeddings.ts'
 import type { Bench } from './lib.ts'
 import { memoryCore } from './memory-core.ts'
+import { retrieval } from './retrieval.ts'
 import { workflows } from './workflows.ts'
 
-export const BENCHES: Bench[] = [memoryCore, apiConcurrency, embeddings, workflows]
+export const BENCHES: Bench[] = [memoryCore, retrieval, apiConcurrency, embeddings, workflows]

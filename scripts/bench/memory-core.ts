@@ -4,7 +4,7 @@
 // p95 ≤ 30 ms in one call. Statistics are left as the embedded stack has them (no ANALYZE, PGlite has no
 // autovacuum), so the figures include whatever plans the functions get without them.
 import { randomUUID } from 'node:crypto'
-import type { Identity } from '../../stack/db.ts'
+import type { Identity } from '../../stack/core/database.ts'
 import { freshDatabase } from '../lib/fresh-db.ts'
 import { latencyFigures, timed, type Bench, type BenchReport, type Series } from './lib.ts'
 

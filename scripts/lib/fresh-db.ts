@@ -3,9 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dbUrl, loadConfig } from '../../stack/config.ts'
-import type { Database } from '../../stack/db.ts'
-import { PgServer } from '../../stack/pg-server.ts'
+import { dbUrl, loadConfig } from '../../stack/core/config.ts'
+import type { Database } from '../../stack/core/database.ts'
+import { PgServer } from '../../stack/core/pg-server.ts'
 import { openMigrated } from '../../stack/stack.ts'
 
 export interface FreshDatabase {

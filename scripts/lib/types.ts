@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import * as prettier from 'prettier'
-import { ROOT } from '../../stack/config.ts'
+import { ROOT } from '../../stack/core/config.ts'
 
 const run = promisify(execFile)
 

@@ -44,7 +44,8 @@ grant execute on function private.estimate_tokens(text) to authenticated, servic
 
 -- private.encode_cursor(kind text, created_at timestamptz, id uuid) → text
 --   The opaque keyset cursor for a row at (created_at, id): URL-safe base64 (no padding) of
---   "<kind>,<created_at in microseconds since 1970>,<id>", kind 'm' for messages and 't' for threads.
+--   "<kind>,<created_at in microseconds since 1970>,<id>", kind 'm' for messages, 't' for threads and 'd' for
+--   documents.
 --   Clients treat it as opaque; it is stable (the same row always gives the same cursor).
 create or replace function private.encode_cursor(kind text, created_at timestamptz, id uuid)
 returns text
@@ -78,7 +79,7 @@ security invoker
 as $$
 declare
   parts text[];
-  wanted text := case kind when 'm' then 'message' when 't' then 'thread' else kind end;
+  wanted text := case kind when 'm' then 'message' when 't' then 'thread' when 'd' then 'document' else kind end;
 begin
   if cursor is null then
     return;

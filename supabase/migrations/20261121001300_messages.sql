@@ -6,7 +6,7 @@
 -- busy thread messages also commit in created_at order. Together with `id` as tie-breaker this gives the
 -- keyset (created_at, id) that load_messages pages over.
 --
--- `owner_id` is copied from the thread; a thread the caller cannot see is "not found" (P0002), whoever
+-- `owner_id` is copied from the thread; a thread the caller cannot see is "not found" (PT404: HTTP 404 through PostgREST), whoever
 -- owns it. `token_count` is an estimate (private.estimate_tokens, token_count_exact = false) unless the
 -- writer supplies a count from a real tokenizer. `fts` indexes the English full text of the first
 -- 250,000 characters (a tsvector is capped at 1 MB; longer text is still stored whole).
@@ -56,7 +56,7 @@ create index messages_fts_idx on public.messages using gin (fts);
 
 -- private.messages_before_write() → trigger
 --   BEFORE INSERT OR UPDATE row trigger on messages, run as the caller:
---   insert: locks the thread row (P0002 "thread <id> not found" if the caller cannot see it), copies its
+--   insert: locks the thread row (PT404 "thread <id> not found" if the caller cannot see it), copies its
 --           owner_id, assigns created_at (strictly after the thread's newest message), checks the content
 --           size, and estimates token_count when none is given;
 --   update: id, thread_id, owner_id and created_at cannot change (22023); changed content is size-checked
@@ -80,7 +80,7 @@ begin
      where t.id = new.thread_id
        for no key update;
     if not found then
-      raise exception 'thread % not found', new.thread_id using errcode = 'P0002';
+      raise exception 'thread % not found', new.thread_id using errcode = 'PT404';
     end if;
     new.owner_id := thread_owner;
     new.created_at := greatest(clock_timestamp(),

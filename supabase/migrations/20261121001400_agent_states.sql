@@ -2,7 +2,7 @@
 -- One row per (thread_id, agent_id). `version` starts at 1 and the database increments it on every update,
 -- so writers can do optimistic concurrency: save_agent_state(..., expected_version) refuses a write based
 -- on a stale version with SQLSTATE PT409 (HTTP 409 through PostgREST). owner_id is copied from the thread,
--- and a thread the caller cannot see is "not found" (P0002).
+-- and a thread the caller cannot see is "not found" (PT404).
 
 create table public.agent_states (
   thread_id uuid not null references public.memory_threads (id) on delete cascade,
@@ -23,7 +23,7 @@ comment on table public.agent_states is
 
 -- private.agent_states_before_write() → trigger
 --   BEFORE INSERT OR UPDATE row trigger on agent_states, run as the caller. Insert: copies owner_id from
---   the thread (P0002 "thread <id> not found" if the caller cannot see it) and starts at version 1.
+--   the thread (PT404 "thread <id> not found" if the caller cannot see it) and starts at version 1.
 --   Update: thread_id, agent_id and owner_id cannot change (22023); version becomes old version + 1.
 --   Both: a state larger than setting agent_states.max_state_bytes (default 1 MiB) raises 22001.
 create or replace function private.agent_states_before_write()
@@ -38,7 +38,7 @@ begin
   if tg_op = 'INSERT' then
     select t.owner_id into thread_owner from public.memory_threads t where t.id = new.thread_id;
     if not found then
-      raise exception 'thread % not found', new.thread_id using errcode = 'P0002';
+      raise exception 'thread % not found', new.thread_id using errcode = 'PT404';
     end if;
     new.owner_id := thread_owner;
     new.version := 1;

@@ -1,7 +1,7 @@
 -- The thread API: create_thread, get_thread, list_threads (keyset pages), update_thread, delete_thread.
 -- All are security invoker: row level security limits a signed-in user to their own threads, service_role
 -- sees every thread, anon may call none of them. A thread id the caller cannot see — unknown or another
--- user's — raises the same P0002 "thread <id> not found".
+-- user's — raises the same PT404 "thread <id> not found".
 
 -- One page of list_threads: the threads, the cursor to continue from, and whether more threads follow.
 create type public.thread_page as (
@@ -54,7 +54,7 @@ comment on function public.create_thread(text, text, jsonb, timestamptz, uuid) i
   'Creates a thread owned by the caller (service_role passes owner_id). metadata must be a JSON object.';
 
 -- get_thread(thread_id) → memory_threads
---   The thread, if the caller may see it. Errors: P0002 "thread <id> not found" (unknown or another
+--   The thread, if the caller may see it. Errors: PT404 "thread <id> not found" (unknown or another
 --   user's). Callers: authenticated, service_role.
 create or replace function public.get_thread(thread_id uuid)
 returns public.memory_threads
@@ -68,12 +68,12 @@ declare
 begin
   select * into result from public.memory_threads t where t.id = get_thread.thread_id;
   if not found then
-    raise exception 'thread % not found', get_thread.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', get_thread.thread_id using errcode = 'PT404';
   end if;
   return result;
 end
 $$;
-comment on function public.get_thread(uuid) is 'Returns one of the caller''s threads; P0002 when it is unknown or not theirs.';
+comment on function public.get_thread(uuid) is 'Returns one of the caller''s threads; PT404 when it is unknown or not theirs.';
 
 -- list_threads(agent_id, metadata, limit, cursor) → thread_page
 --   The caller's threads, newest first (created_at desc, id desc), `limit` per page (1..1000, default 50),
@@ -141,7 +141,7 @@ comment on function public.list_threads(text, jsonb, integer, text) is
 --   Changes the fields named in `patch` (a JSON object) and leaves the others alone; a field set to null
 --   is cleared. Fields: name (string), agent_id (string), metadata (object, replaces the old one),
 --   expires_at (timestamp in the future), summary (string), summary_through (a message cursor).
---   Errors: P0002 thread not found; 22023 unknown field, wrong type, expires_at not in the future,
+--   Errors: PT404 thread not found; 22023 unknown field, wrong type, expires_at not in the future,
 --   invalid summary_through cursor. Callers: authenticated, service_role.
 create or replace function public.update_thread(thread_id uuid, patch jsonb)
 returns public.memory_threads
@@ -194,7 +194,7 @@ begin
    where t.id = update_thread.thread_id
   returning * into result;
   if not found then
-    raise exception 'thread % not found', update_thread.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', update_thread.thread_id using errcode = 'PT404';
   end if;
   return result;
 end
@@ -204,7 +204,7 @@ comment on function public.update_thread(uuid, jsonb) is
 
 -- delete_thread(thread_id) → memory_threads
 --   Deletes the thread with its messages and agent states (on delete cascade) and returns the deleted
---   thread. Errors: P0002 thread not found. Callers: authenticated, service_role.
+--   thread. Errors: PT404 thread not found. Callers: authenticated, service_role.
 create or replace function public.delete_thread(thread_id uuid)
 returns public.memory_threads
 language plpgsql
@@ -217,7 +217,7 @@ declare
 begin
   delete from public.memory_threads t where t.id = delete_thread.thread_id returning * into result;
   if not found then
-    raise exception 'thread % not found', delete_thread.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', delete_thread.thread_id using errcode = 'PT404';
   end if;
   return result;
 end

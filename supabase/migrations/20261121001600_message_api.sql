@@ -1,6 +1,6 @@
 -- The message API: save_message, save_messages (all-or-nothing batch) and load_messages (keyset pages in
 -- either direction). Security invoker: row level security decides which threads a caller can write to
--- and read from; a thread the caller cannot see raises P0002 "thread <id> not found".
+-- and read from; a thread the caller cannot see raises PT404 "thread <id> not found".
 --
 -- Messages leave the API as `memory_message`: the table's columns without the full-text vector (it can
 -- be as large as the content) plus `cursor`, the message's keyset position, which load_messages accepts
@@ -48,7 +48,7 @@ revoke all on function private.to_memory_message(public.messages) from public, a
 grant execute on function private.to_memory_message(public.messages) to authenticated, service_role;
 
 -- private.require_thread(thread_id uuid) → void
---   Raises P0002 "thread <id> not found" unless the caller can see the thread (run as the caller, so row
+--   Raises PT404 "thread <id> not found" unless the caller can see the thread (run as the caller, so row
 --   level security decides). Callable by authenticated and service_role.
 create or replace function private.require_thread(thread_id uuid)
 returns void
@@ -59,7 +59,7 @@ as $$
 begin
   perform from public.memory_threads t where t.id = require_thread.thread_id;
   if not found then
-    raise exception 'thread % not found', require_thread.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', require_thread.thread_id using errcode = 'PT404';
   end if;
 end
 $$;
@@ -72,7 +72,7 @@ grant execute on function private.require_thread(uuid) to authenticated, service
 --   (default 1 MiB); tool_call_id: required for role tool; metadata: a JSON object (default {});
 --   token_count: an exact count from a real tokenizer (token_count_exact = true), or null to let the
 --   database estimate it.
---   Errors: P0002 thread not found; 22023 unknown role / missing tool_call_id / metadata not an object /
+--   Errors: PT404 thread not found; 22023 unknown role / missing tool_call_id / metadata not an object /
 --   negative token_count; 22004 null content; 22001 content too large. Nothing is written on error.
 --   Callers: authenticated, service_role.
 create or replace function public.save_message(
@@ -124,7 +124,7 @@ comment on function public.save_message(uuid, text, text, text, text, jsonb, int
 --   rules of save_message. All or nothing: any invalid element fails the whole call and nothing is
 --   written. `messages` is json (not jsonb) so that a NUL character (\u0000, which Postgres text cannot
 --   hold) is reported with the element and field it is in.
---   Errors: P0002 thread not found; 22023 not an array / more than 1000 elements / invalid element
+--   Errors: PT404 thread not found; 22023 not an array / more than 1000 elements / invalid element
 --   (message names messages[i].field); 22P05 NUL character; 22001 content too large.
 --   Callers: authenticated, service_role.
 create or replace function public.save_messages(thread_id uuid, messages json)
@@ -253,7 +253,7 @@ comment on function public.save_messages(uuid, json) is
 --   direction starts (the last message reached, or the given cursor when the page is empty) and has_more
 --   says whether more messages lay beyond the page. limit: 1..1000, default 50. A walk sees every message
 --   that existed when it started exactly once, whatever is inserted meanwhile.
---   Errors: P0002 thread not found; 22023 limit out of range / unknown direction / invalid cursor.
+--   Errors: PT404 thread not found; 22023 limit out of range / unknown direction / invalid cursor.
 --   Callers: authenticated, service_role.
 create or replace function public.load_messages(
   thread_id uuid,

@@ -7,7 +7,7 @@
 -- load_agent_state(thread_id, agent_id) → setof agent_states (zero or one row)
 --   The state an agent keeps in a thread, or no row when it has saved none. agent_id defaults to the
 --   thread's agent_id, or 'default' when the thread has none.
---   Errors: P0002 thread not found. Callers: authenticated, service_role.
+--   Errors: PT404 thread not found. Callers: authenticated, service_role.
 create or replace function public.load_agent_state(thread_id uuid, agent_id text default null)
 returns setof public.agent_states
 language plpgsql
@@ -20,7 +20,7 @@ declare
 begin
   select t.agent_id into thread_agent from public.memory_threads t where t.id = load_agent_state.thread_id;
   if not found then
-    raise exception 'thread % not found', load_agent_state.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', load_agent_state.thread_id using errcode = 'PT404';
   end if;
   return query
     select * from public.agent_states s
@@ -36,7 +36,7 @@ comment on function public.load_agent_state(uuid, text) is
 --   agent_id: as in load_agent_state (null → the thread's agent, else 'default').
 --   expected_version: null writes unconditionally; 0 creates the state and fails if one exists; n > 0
 --   updates only if the stored version is still n. The stored version then becomes n + 1 (1 on create).
---   Errors: P0002 thread not found; PT409 conflict (stale or unexpected version, message gives the
+--   Errors: PT404 thread not found; PT409 conflict (stale or unexpected version, message gives the
 --   current one); 22023 state not an object / negative expected_version; 22004 null state;
 --   22001 state too large. Callers: authenticated, service_role.
 create or replace function public.save_agent_state(
@@ -59,7 +59,7 @@ declare
 begin
   select t.agent_id into thread_agent from public.memory_threads t where t.id = save_agent_state.thread_id;
   if not found then
-    raise exception 'thread % not found', save_agent_state.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', save_agent_state.thread_id using errcode = 'PT404';
   end if;
   agent := coalesce(save_agent_state.agent_id, thread_agent, 'default');
   perform private.require_object(save_agent_state.state, 'state');

@@ -28,7 +28,7 @@ comment on function public.get_setting(text, text, jsonb) is 'A setting''s JSON 
 
 -- get_agent_config(agent) → agent_config
 --   The agent with id `agent`, its model and its tools (ordered by position, then id).
---   Errors: P0002 agent not found. Callers: authenticated, service_role.
+--   Errors: PT404 agent not found. Callers: authenticated, service_role.
 create or replace function public.get_agent_config(agent text)
 returns public.agent_config
 language plpgsql
@@ -49,12 +49,12 @@ begin
     join public.models m on m.id = a.model_id
    where a.id = get_agent_config.agent;
   if not found then
-    raise exception 'agent % not found', coalesce(quote_literal(get_agent_config.agent), 'null') using errcode = 'P0002';
+    raise exception 'agent % not found', coalesce(quote_literal(get_agent_config.agent), 'null') using errcode = 'PT404';
   end if;
   return result;
 end
 $$;
-comment on function public.get_agent_config(text) is 'An agent with its model (incl. prices) and ordered tools; P0002 when unknown.';
+comment on function public.get_agent_config(text) is 'An agent with its model (incl. prices) and ordered tools; PT404 when unknown.';
 
 revoke all on function public.get_setting(text, text, jsonb), public.get_agent_config(text) from public, anon;
 grant execute on function public.get_setting(text, text, jsonb), public.get_agent_config(text) to authenticated, service_role;

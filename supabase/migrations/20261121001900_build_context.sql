@@ -1,6 +1,7 @@
 -- build_context: everything a model call needs from a thread's memory, in one round trip and within a
--- token budget — the system messages, the thread's rolling summary, recalled memories (an empty slot
--- the retrieval work fills) and the newest messages that fit, in chronological order.
+-- token budget — the system messages, the thread's rolling summary, recalled messages (older messages of
+-- the thread, or of the owner's other threads of the same agent, that match the query, with their
+-- neighbours) and the newest messages that fit, in chronological order.
 --
 -- Budget accounting: every included message costs token_count + tokens_per_message (chat framing: role
 -- and separators; option or setting context.tokens_per_message, default 4), the summary costs its
@@ -10,7 +11,13 @@
 --      fails with 22023 naming the tokens they need, rather than silently dropping either;
 --   2. the summary (left out, with truncated = true, if it does not fit);
 --   3. older messages, newest first, stopping at the first one that does not fit (the window stays
---      contiguous) or, when the summary is included, at summary_through (the summary covers the rest).
+--      contiguous) or, when the summary is included, at summary_through (the summary covers the rest);
+--      with recall on, the window first stops short of the share of the budget kept for recall
+--      (recall.max_tokens, default setting context.recall_budget_share = 0.25 of the budget);
+--   4. recall (when asked): hits of a hybrid search for the query — options.query, else the newest user
+--      message — over the messages older than the window, each with its neighbours, best first, while
+--      they fit in that share (private.context_recall, 20261201000800_context_recall.sql);
+--   5. the window then continues into whatever budget is left, stopping before a recalled message.
 
 create type public.memory_context as (
   thread_id uuid,
@@ -22,10 +29,11 @@ create type public.memory_context as (
   summary_through text,
   recalled jsonb,
   messages public.memory_message[],
-  truncated boolean
+  truncated boolean,
+  recall jsonb
 );
 comment on type public.memory_context is
-  'build_context result: system messages, summary, recalled memories and the newest messages within the token budget.';
+  'build_context result: system messages, summary, recalled messages (with why) and the newest messages within the token budget.';
 
 -- build_context(thread_id, token_budget, options) → memory_context
 --   token_budget: positive number of tokens the result may use; null (the default) takes the
@@ -37,13 +45,24 @@ comment on type public.memory_context is
 --     include_summary        boolean, default true
 --     tokens_per_message     integer >= 0, default setting context.tokens_per_message (4)
 --     max_messages           integer 1..10000: at most this many non-system messages
+--     query                  string: what to recall (turns recall on); default the newest user message
+--     query_embedding        array of numbers: the query embedded with the default embedding model, for
+--                            the vector channel (without it: the newest user message's stored embedding
+--                            when the query is that message, else BM25 alone)
+--     recall                 true, or {mode: hybrid|bm25|vector (hybrid), k: 1..50 hits (5), scope:
+--                            thread|agent (thread), before: 0..5, after: 0..5 neighbours (1 each),
+--                            max_tokens: ≥ 0 (budget share)} — turns recall on; false turns it off
 --   Returns one row: system_messages (all, chronological), summary and summary_through (null when the
---   thread has none or it was left out), recalled ([] — filled by retrieval), messages (the newest that
---   fit, chronological, always including the newest eligible message), token_count (tokens used),
---   tokens_per_message (as applied) and truncated (true when an older message or the summary was left out
---   for lack of budget or max_messages).
---   Errors: P0002 thread not found; 22023 token_budget not positive or too small for the system messages
---   and newest message, options not an object / unknown option / wrong option type.
+--   thread has none or it was left out), recalled (the recalled items, best first: {message, before,
+--   after, rank, score, bm25_rank, bm25_score, vector_rank, vector_score, matched, token_count, reason}),
+--   messages (the newest that fit, chronological, always including the newest eligible message),
+--   token_count (tokens used), tokens_per_message (as applied), truncated (true when an older message or
+--   the summary was left out for lack of budget or max_messages), and recall (null when recall is off;
+--   else {query, query_source: option|newest_user_message, mode, channels: {bm25, vector}: ran or why it
+--   was skipped, scope, token_limit, token_count, considered, included}).
+--   Errors: PT404 thread not found; 22023 token_budget not positive or too small for the system messages
+--   and newest message, options not an object / unknown option / wrong option type (naming it);
+--   22000 query_embedding of the wrong size.
 --   Callers: authenticated, service_role.
 create or replace function public.build_context(thread_id uuid, token_budget integer default null, options jsonb default '{}')
 returns public.memory_context
@@ -56,7 +75,9 @@ set enable_sort = off
 set enable_bitmapscan = off
 as $$
 declare
-  allowed constant text[] := array['include_tool_messages', 'include_summary', 'tokens_per_message', 'max_messages'];
+  allowed constant text[] := array['include_tool_messages', 'include_summary', 'tokens_per_message', 'max_messages',
+                                   'query', 'query_embedding', 'recall'];
+  recall_allowed constant text[] := array['mode', 'k', 'scope', 'before', 'after', 'max_tokens'];
   opts jsonb := coalesce(build_context.options, '{}');
   unknown text[];
   thread public.memory_threads;
@@ -77,6 +98,21 @@ declare
   m public.messages;
   cost bigint;
   truncated boolean := false;
+  -- Recall.
+  recall_opts jsonb;
+  recall_on boolean;
+  recall_reserve bigint := 0;
+  window_limit bigint;
+  window_oldest_at timestamptz;
+  window_oldest_id uuid;
+  recall_query text;
+  query_source text;
+  query_vector extensions.vector;
+  vector_channel text;
+  recalled jsonb := '[]';
+  recalled_ids uuid[] := '{}';
+  recall_info jsonb;
+  recall_result jsonb;
 begin
   if build_context.token_budget < 1 then
     raise exception 'token_budget must be a positive number of tokens (got %)', build_context.token_budget
@@ -102,6 +138,59 @@ begin
     raise exception 'options.max_messages must be an integer from 1 to 10000 (got %)', opts -> 'max_messages'
       using errcode = '22023';
   end if;
+  if opts ? 'query' and (jsonb_typeof(opts -> 'query') <> 'string' or (opts ->> 'query') !~ '\S'
+                         or char_length(opts ->> 'query') > 10000) then
+    raise exception 'options.query must be a non-empty string of at most 10000 characters' using errcode = '22023';
+  end if;
+  if opts ? 'query_embedding' and (jsonb_typeof(opts -> 'query_embedding') <> 'array'
+      or jsonb_array_length(opts -> 'query_embedding') = 0
+      or exists (select from jsonb_array_elements(opts -> 'query_embedding') x where jsonb_typeof(x) <> 'number')) then
+    raise exception 'options.query_embedding must be a non-empty array of numbers' using errcode = '22023';
+  end if;
+  -- A vector of the wrong size is an error whether or not this call ends up using it.
+  if opts ? 'query_embedding' then
+    perform private.check_query_embedding((select em.name from public.embedding_models em where em.is_default),
+                                          (opts ->> 'query_embedding')::extensions.vector);
+  end if;
+  -- recall: true | false | {…}; a query alone turns it on (unless recall is false).
+  if opts ? 'recall' and jsonb_typeof(opts -> 'recall') not in ('object', 'boolean') then
+    raise exception 'options.recall must be true, false or an object (got %)', jsonb_typeof(opts -> 'recall') using errcode = '22023';
+  end if;
+  recall_opts := case when jsonb_typeof(opts -> 'recall') = 'object' then opts -> 'recall'
+                      when (opts ->> 'recall')::boolean then '{}'::jsonb
+                      when opts ? 'query' and not opts ? 'recall' then '{}'::jsonb end;
+  recall_on := recall_opts is not null;
+  if recall_on then
+    recall_opts := coalesce(recall_opts, '{}');
+    select array_agg(k order by k) into unknown from jsonb_object_keys(recall_opts) k where k <> all (recall_allowed);
+    if unknown is not null then
+      raise exception 'options.recall has unknown field(s): %', array_to_string(unknown, ', ') using errcode = '22023',
+        hint = 'Recall options: ' || array_to_string(recall_allowed, ', ') || '.';
+    end if;
+    if coalesce(recall_opts ->> 'mode', 'hybrid') not in ('hybrid', 'bm25', 'vector') then
+      raise exception 'options.recall.mode must be hybrid, bm25 or vector (got %)', recall_opts -> 'mode' using errcode = '22023';
+    end if;
+    if coalesce(recall_opts ->> 'scope', 'thread') not in ('thread', 'agent') then
+      raise exception 'options.recall.scope must be thread or agent (got %)', recall_opts -> 'scope' using errcode = '22023';
+    end if;
+    if recall_opts ? 'k' and not (jsonb_typeof(recall_opts -> 'k') = 'number' and (recall_opts ->> 'k') ~ '^[0-9]{1,2}$'
+                                  and (recall_opts ->> 'k')::integer between 1 and 50) then
+      raise exception 'options.recall.k must be an integer from 1 to 50 (got %)', recall_opts -> 'k' using errcode = '22023';
+    end if;
+    if (recall_opts ? 'before' and not (jsonb_typeof(recall_opts -> 'before') = 'number' and (recall_opts ->> 'before') ~ '^[0-5]$'))
+       or (recall_opts ? 'after' and not (jsonb_typeof(recall_opts -> 'after') = 'number' and (recall_opts ->> 'after') ~ '^[0-5]$')) then
+      raise exception 'options.recall.before and options.recall.after must be integers from 0 to 5' using errcode = '22023';
+    end if;
+    if recall_opts ? 'max_tokens' and not (jsonb_typeof(recall_opts -> 'max_tokens') = 'number'
+                                           and (recall_opts ->> 'max_tokens') ~ '^[0-9]{1,9}$') then
+      raise exception 'options.recall.max_tokens must be a whole number of tokens (got %)', recall_opts -> 'max_tokens'
+        using errcode = '22023';
+    end if;
+    recall_opts := jsonb_build_object(
+      'mode', coalesce(recall_opts ->> 'mode', 'hybrid'), 'scope', coalesce(recall_opts ->> 'scope', 'thread'),
+      'k', coalesce((recall_opts ->> 'k')::integer, 5), 'before', coalesce((recall_opts ->> 'before')::integer, 1),
+      'after', coalesce((recall_opts ->> 'after')::integer, 1), 'max_tokens', (recall_opts ->> 'max_tokens')::bigint);
+  end if;
   include_tools := coalesce((opts ->> 'include_tool_messages')::boolean, true);
   include_summary := coalesce((opts ->> 'include_summary')::boolean, true);
   per_message := coalesce((opts ->> 'tokens_per_message')::integer,
@@ -110,7 +199,7 @@ begin
 
   select * into thread from public.memory_threads t where t.id = build_context.thread_id;
   if not found then
-    raise exception 'thread % not found', build_context.thread_id using errcode = 'P0002';
+    raise exception 'thread % not found', build_context.thread_id using errcode = 'PT404';
   end if;
   if budget is null then
     select a.context_token_budget into budget from public.agents a where a.id = thread.agent_id;
@@ -152,8 +241,57 @@ begin
     end if;
   end if;
 
+  if recall_on then
+    recall_reserve := least(coalesce((recall_opts ->> 'max_tokens')::bigint,
+                                     floor(budget * (private.setting('context', 'recall_budget_share', '0.25') #>> '{}')::numeric)),
+                            budget - used);
+    -- The query, and a vector for it when there is one to be had without calling a provider.
+    if opts ? 'query' then
+      recall_query := opts ->> 'query';
+      query_source := 'option';
+    else
+      select u.content, 'newest_user_message' into recall_query, query_source
+        from public.messages u
+       where u.thread_id = build_context.thread_id and u.role = 'user'
+       order by u.created_at desc, u.id desc
+       limit 1;
+    end if;
+    if recall_opts ->> 'mode' <> 'bm25' then
+      if opts ? 'query_embedding' then
+        query_vector := (opts ->> 'query_embedding')::extensions.vector;
+        vector_channel := 'ran';
+      elsif query_source = 'newest_user_message' then
+        -- That message's own vector: not the newest user message that happens to be embedded.
+        select e.embedding into query_vector
+          from (select u.id, u.content_hash from public.messages u
+                 where u.thread_id = build_context.thread_id and u.role = 'user'
+                 order by u.created_at desc, u.id desc
+                 limit 1) u
+          join public.embeddings e on e.source_table = 'messages' and e.source_id = u.id and e.content_hash = u.content_hash
+          join public.embedding_models em on em.name = e.model and em.is_default;
+        vector_channel := case when query_vector is null then 'skipped: the newest user message is not embedded yet' else 'ran' end;
+      else
+        vector_channel := 'skipped: no query_embedding given';
+      end if;
+    else
+      vector_channel := 'skipped: mode bm25';
+    end if;
+    if recall_opts ->> 'mode' = 'vector' and query_vector is null then
+      recall_query := null;
+    end if;
+    if recall_query is null then
+      -- Nothing to recall without a query (a query_embedding alone is none): no vector search on its own,
+      -- and no share of the budget held back for it.
+      query_vector := null;
+      recall_reserve := 0;
+    end if;
+  end if;
+  window_limit := budget - recall_reserve;
+
   if newest.id is not null then
     newest_first := array[private.to_memory_message(newest)];
+    window_oldest_at := newest.created_at;
+    window_oldest_id := newest.id;
     for m in
       select *
         from public.messages o
@@ -165,14 +303,51 @@ begin
        order by o.created_at desc, o.id desc
     loop
       cost := m.token_count + per_message;
-      if used + cost > budget
+      if recall_on and recall_result is null and recall_query is not null and used + cost > window_limit then
+        -- The window reached the share kept for recall: recall over what is older, then go on with the rest.
+        recall_result := private.context_recall(thread, recall_query, query_vector, window_oldest_at, window_oldest_id,
+          least(recall_reserve, budget - used), per_message, include_tools,
+          array(select (unnest(newest_first)).id), recall_opts);
+        used := used + (recall_result ->> 'token_count')::bigint;
+        recalled_ids := array(select x::uuid from jsonb_array_elements_text(recall_result -> 'ids') x);
+        window_limit := budget;
+      end if;
+      if m.id = any (recalled_ids)
+         or used + cost > window_limit
          or (max_messages is not null and cardinality(newest_first) >= max_messages) then
         truncated := true;
         exit;
       end if;
       used := used + cost;
       newest_first := newest_first || private.to_memory_message(m);
+      window_oldest_at := m.created_at;
+      window_oldest_id := m.id;
     end loop;
+  end if;
+
+  if recall_on then
+    if recall_result is null and recall_query is not null then
+      -- The whole thread fit: only other threads (scope agent) or messages older than the summary remain.
+      recall_result := private.context_recall(thread, recall_query, query_vector,
+        coalesce(window_oldest_at, 'infinity'), coalesce(window_oldest_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'),
+        least(recall_reserve, budget - used), per_message, include_tools,
+        array(select (unnest(newest_first)).id), recall_opts);
+      used := used + (recall_result ->> 'token_count')::bigint;
+    end if;
+    recalled := coalesce(recall_result -> 'items', '[]');
+    recall_info := jsonb_build_object(
+      'query', recall_query,
+      'query_source', query_source,
+      'mode', recall_opts ->> 'mode',
+      'scope', recall_opts ->> 'scope',
+      'channels', jsonb_build_object(
+        'bm25', case when recall_opts ->> 'mode' = 'vector' then 'skipped: mode vector'
+                     when recall_query is null then 'skipped: no query (no user message yet)' else 'ran' end,
+        'vector', case when recall_query is null and vector_channel = 'ran' then 'skipped: no query' else vector_channel end),
+      'token_limit', recall_reserve,
+      'token_count', coalesce((recall_result ->> 'token_count')::bigint, 0),
+      'considered', coalesce((recall_result ->> 'considered')::integer, 0),
+      'included', jsonb_array_length(recalled));
   end if;
 
   return row(
@@ -183,14 +358,15 @@ begin
     system_messages,
     case when use_summary then thread.summary end,
     case when use_summary then thread.summary_through end,
-    '[]'::jsonb,
+    recalled,
     (select coalesce(array_agg(newest_first[i] order by i desc), '{}') from generate_subscripts(newest_first, 1) i),
-    truncated
+    truncated,
+    recall_info
   )::public.memory_context;
 end
 $$;
 comment on function public.build_context(uuid, integer, jsonb) is
-  'One round trip: system messages, summary, recalled memories and the newest messages of a thread within token_budget.';
+  'One round trip: system messages, summary, recalled messages (with neighbours and why) and the newest messages of a thread within token_budget.';
 
 revoke all on function public.build_context(uuid, integer, jsonb) from public, anon;
 grant execute on function public.build_context(uuid, integer, jsonb) to authenticated, service_role;

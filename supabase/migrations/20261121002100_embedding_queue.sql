@@ -291,9 +291,9 @@ begin
   loop
     for chunk in execute format(
       'with queued as materialized (
-         select (q.message ->> ''id'') as id, q.message ->> ''content_hash'' as content_hash
-           from pgmq.q_embedding_jobs q
-          where q.message ->> ''table'' = $1 and q.message ->> ''model'' = $2),
+         select (j.message ->> ''id'') as id, j.message ->> ''content_hash'' as content_hash
+           from pgmq.q_embedding_jobs j
+          where j.message ->> ''table'' = $1 and j.message ->> ''model'' = $2),
        todo as (
          select jsonb_build_object(''table'', $1, ''id'', s.id, ''owner_id'', s.%I, ''content_hash'', s.content_hash,
                                    ''model'', $2) as job,

@@ -305,7 +305,8 @@ revoke all on function util.complete_embedding_jobs(jsonb, bigint[]) from public
 --   still queued: attempts = its reads (less this one when `attempted` is false: the worker gave up
 --   without trying) + attempts carried over by deferrals. When `final` or attempts ≥ max_attempts, the job
 --   is archived (pgmq.archive) and recorded in embedding_failures with the error ('dead_lettered');
---   otherwise it becomes visible again after delay_seconds (pgmq.set_vt; 'retrying'). Errors are stored
+--   otherwise it becomes visible again after delay_seconds, rounded up to whole seconds (pgmq.set_vt;
+--   'retrying'). Errors are stored
 --   cut to 2,000 characters. Caller: the embed function.
 create or replace function util.fail_embedding_jobs(failures jsonb)
 returns table (msg_id bigint, outcome text, attempts integer)
@@ -343,7 +344,8 @@ begin
       dead := dead || f.msg_id;
       msg_id := f.msg_id; outcome := 'dead_lettered'; attempts := f.attempts;
     else
-      perform pgmq.set_vt('embedding_jobs', f.msg_id, clock_timestamp() + make_interval(secs => f.delay_seconds));
+      -- pgmq 1.5 (hosted Supabase) takes the delay in whole seconds: set_vt(text, bigint, integer).
+      perform pgmq.set_vt('embedding_jobs', f.msg_id, least(ceil(f.delay_seconds), 2147483647)::integer);
       msg_id := f.msg_id; outcome := 'retrying'; attempts := f.attempts;
     end if;
     return next;

@@ -46,6 +46,20 @@ $$;
 revoke all on function private.pending_embedding_jobs() from public, anon;
 grant execute on function private.pending_embedding_jobs() to authenticated, service_role;
 
+-- private.refuse_embedding_status_write() → trigger
+--   INSTEAD OF trigger of public.embedding_status: the view is read-only; raises 42501.
+create or replace function private.refuse_embedding_status_write()
+returns trigger
+language plpgsql
+security invoker
+as $$
+begin
+  raise exception 'embedding_status is read-only' using errcode = '42501',
+    hint = 'It reports where each row''s embedding stands; write to the source table (e.g. messages) instead.';
+end
+$$;
+revoke all on function private.refuse_embedding_status_write() from public, anon, authenticated;
+
 -- util.refresh_embedding_status_view() → void
 --   (Re)creates public.embedding_status over every registered source. Caller: register_embedding_source.
 create or replace function util.refresh_embedding_status_view()
@@ -104,31 +118,51 @@ begin
     $v$, array_to_string(parts, ' union all '));
   comment on view public.embedding_status is
     'Per source row and model: embedded | pending | failed | stale | empty, with the reason. Row level security applies.';
-  revoke all on public.embedding_status from anon;
+  -- Read-only: clients get select only (the default privileges of schema public would also give them
+  -- insert, update and delete). A view Postgres cannot update refuses a write with 55000 while rewriting
+  -- the statement — before privileges are checked, so over the API that is a 500. The INSTEAD OF trigger
+  -- makes the statement reach the privilege check, so a client's write is 42501 (PostgREST: 401 for anon,
+  -- 403 signed in); the owner who gets past it is refused by the trigger.
+  revoke all on public.embedding_status from public, anon, authenticated, service_role;
   grant select on public.embedding_status to authenticated, service_role;
+  drop trigger if exists embedding_status_is_read_only on public.embedding_status;
+  create trigger embedding_status_is_read_only instead of insert or update or delete on public.embedding_status
+    for each row execute function private.refuse_embedding_status_write();
 end
 $$;
 revoke all on function util.refresh_embedding_status_view() from public, anon, authenticated;
 
 select util.refresh_embedding_status_view();
 
--- Built from the queue tables rather than pgmq.metrics(), whose queries would run with the reader's
--- privileges (service_role has none on pgmq's tables); the view reads them with its owner's.
+-- util.embedding_queue_metrics() → pgmq.metrics_result
+--   pgmq.metrics('embedding_jobs'). Security definer: pgmq.metrics reads the queue with its caller's
+--   privileges, and service_role (the reader of util.embedding_pipeline) has none on pgmq's tables.
+create or replace function util.embedding_queue_metrics()
+returns pgmq.metrics_result
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select * from pgmq.metrics('embedding_jobs')
+$$;
+revoke all on function util.embedding_queue_metrics() from public, anon, authenticated;
+grant execute on function util.embedding_queue_metrics() to service_role;
+
+-- Depth, age and total from pgmq.metrics; the visible count (queue_visible_length in pgmq 1.5 only) from
+-- the queue's vt column, which pgmq 1.4.4 and 1.5.1 both have — the view reads it with its owner's rights.
 create view util.embedding_pipeline as
-select q.queue_depth,
-       q.visible_jobs,
-       coalesce(extract(epoch from clock_timestamp() - q.oldest_enqueued_at), 0)::integer as oldest_job_age_seconds,
-       (select case when s.is_called then s.last_value else 0 end from pgmq.q_embedding_jobs_msg_id_seq s) as jobs_enqueued_total,
+select q.queue_length as queue_depth,
+       (select count(*) from pgmq.q_embedding_jobs j where j.vt <= clock_timestamp()) as visible_jobs,
+       coalesce(q.oldest_msg_age_sec, 0) as oldest_job_age_seconds,
+       q.total_messages as jobs_enqueued_total,
        (select count(*) from public.embeddings e where e.updated_at > now() - interval '5 minutes') as embedded_last_5_minutes,
        (select count(*) from public.embedding_failures f where f.failed_at > now() - interval '24 hours') as failures_last_24_hours,
        (select count(*) from public.embedding_failures) as dead_lettered_total,
        (select coalesce(array_agg(em.name order by em.name), '{}') from public.embedding_models em where em.state = 'building')
          as building_models,
        (select em.name from public.embedding_models em where em.is_default) as default_model
-  from (select count(*) as queue_depth,
-               count(*) filter (where j.vt <= clock_timestamp()) as visible_jobs,
-               min(j.enqueued_at) as oldest_enqueued_at
-          from pgmq.q_embedding_jobs j) q;
+  from util.embedding_queue_metrics() q;
 comment on view util.embedding_pipeline is
   'Embedding pipeline health: queue depth, oldest job age, embedded in the last 5 min, failures in 24 h (service_role).';
 revoke all on util.embedding_pipeline from public, anon, authenticated;

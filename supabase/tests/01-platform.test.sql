@@ -2,7 +2,8 @@
 -- clients, the pg_cron and pg_net SQL contracts, Vault, and util.invoke_edge_function authenticating with
 -- the service key from Vault rather than the caller's (possibly absent) request headers.
 begin;
-select plan(31);
+\ir helpers/test_helpers.psql
+select plan(35);
 
 -- extensions and schemas
 select has_extension('vector', 'pgvector is installed');
@@ -36,7 +37,7 @@ select lives_ok($$ select vault.create_secret('service-key-from-vault', 'service
 select is(nullif(current_setting('request.headers', true), ''), null, 'no request headers are set, as in a cron job');
 select ok(util.invoke_edge_function('embed', '{"batch": 1}', 1234) > 0, 'util.invoke_edge_function returns a pg_net request id');
 select results_eq(
-  $$ select url, method, headers ->> 'Authorization', convert_from(body, 'UTF8')::jsonb, timeout_milliseconds
+  $$ select url, method::text, headers ->> 'Authorization', convert_from(body, 'UTF8')::jsonb, timeout_milliseconds
        from net.http_request_queue order by id desc limit 1 $$,
   $$ values ('https://project.example/functions/v1/embed', 'POST', 'Bearer service-key-from-vault', '{"batch": 1}'::jsonb, 1234) $$,
   'the queued request targets /functions/v1/<name> with the Vault service key, the body and the timeout');
@@ -47,9 +48,20 @@ select throws_ok($$ select util.invoke_edge_function('../etc', '{}') $$, '22023'
 select ok(net.http_get('http://127.0.0.1:9/x', params => '{"q": "a b"}') > 0, 'net.http_get queues a request');
 select is((select url from net.http_request_queue order by id desc limit 1), 'http://127.0.0.1:9/x?q=a%20b',
   'query parameters are URL-encoded onto the URL');
-select throws_ok($$ select net.http_post('ftp://nowhere', '{}') $$, '22023', null, 'a non-HTTP URL is refused');
+-- As pg_net 0.19 (supabase/pg_net sql/pg_net.sql): any URL string is queued; curl's refusal lands in
+-- net._http_response.error_msg later (tests/net.test.ts).
+select ok(net.http_post('ftp://nowhere', '{}') > 0, 'a non-HTTP URL is queued like any other');
+select throws_ok($$ select net.http_post('http://127.0.0.1:9/x', '{}', headers => '{"Content-Type": "text/plain"}') $$, 'P0001',
+  'Content-Type header must be "application/json"', 'http_post refuses a Content-Type other than application/json');
+select ok(net.http_post('http://127.0.0.1:9/x', null) > 0, 'a null body is queued (and sent without a body)');
+select throws_ok($$ insert into net.http_request_queue (method, url, timeout_milliseconds) values ('PUT', 'http://x', 1) $$, '23514', null,
+  'net.http_method is a domain that allows GET, POST and DELETE only');
+select results_eq($$ select format_type(atttypid, atttypmod), attnotnull from pg_attribute
+                     where attrelid = 'net.http_request_queue'::regclass and attnum > 0 order by attnum $$,
+  $$ values ('bigint', true), ('net.http_method', true), ('text', true), ('jsonb', false), ('bytea', false), ('integer', true) $$,
+  'net.http_request_queue has pg_net''s columns: id, method, url, headers, body, timeout_milliseconds');
 select ok(net.http_delete('http://127.0.0.1:9/items/1', timeout_milliseconds => 250) > 0, 'net.http_delete queues a request');
-select results_eq($$ select method, url, timeout_milliseconds from net.http_request_queue order by id desc limit 1 $$,
+select results_eq($$ select method::text, url, timeout_milliseconds from net.http_request_queue order by id desc limit 1 $$,
   $$ values ('DELETE', 'http://127.0.0.1:9/items/1', 250) $$, 'the DELETE request keeps its URL and timeout');
 
 -- pg_cron contract

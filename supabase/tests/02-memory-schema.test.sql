@@ -2,6 +2,7 @@
 -- every query, the triggers that keep messages ordered and owned, who may execute the API, the realtime
 -- publication and the TTL cron job.
 begin;
+\ir helpers/test_helpers.psql
 select plan(61);
 
 -- tables
@@ -98,7 +99,9 @@ select ok(
     @> array['agent_states', 'memory_threads', 'messages'], 'threads, messages and agent states stream through supabase_realtime');
 select results_eq($$ select schedule, command from cron.job where jobname = 'prune-expired' $$,
   $$ values ('* * * * *', 'select * from util.prune_expired()') $$, 'a cron job prunes expired threads every minute');
-select is(util.schedule_prune_expired(), (select jobid from cron.job where jobname = 'prune-expired'),
+-- Scheduled twice by the same user (pg_cron keys a job on name and user): the same job, not a second one.
+select set_config('test.prune_job', util.schedule_prune_expired()::text, true);
+select is(util.schedule_prune_expired(), current_setting('test.prune_job')::bigint,
   'rescheduling the prune job replaces it rather than adding another');
 
 select * from finish();

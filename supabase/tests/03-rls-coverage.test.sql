@@ -4,6 +4,7 @@
 -- for it, writes a policy for anon or PUBLIC, or leaves anon a privilege on a public table. (Tables only
 -- the pipeline writes, such as embeddings, grant users select alone and need no write policies.)
 begin;
+\ir helpers/test_helpers.psql
 select plan(7);
 
 select tests.rls_enabled('public');

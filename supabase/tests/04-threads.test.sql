@@ -2,6 +2,7 @@
 -- metadata filters), update_thread (partial patches), delete_thread (cascading), and the errors for bad
 -- input — each leaving nothing written.
 begin;
+\ir helpers/test_helpers.psql
 select plan(44);
 
 select tests.create_supabase_user('alice');
@@ -24,7 +25,7 @@ select throws_ok($$ select create_thread(metadata => '"text"') $$, '22023', 'met
 select throws_ok($$ select create_thread(expires_at => now() - interval '1 second') $$, '22023', null,
   'an expires_at in the past is refused');
 select is((select count(*)::int from memory_threads), 4, 'the refused calls created no thread');
-select throws_ok($$ select get_thread('00000000-0000-0000-0000-000000000000') $$, 'P0002',
+select throws_ok($$ select get_thread('00000000-0000-0000-0000-000000000000') $$, 'PT404',
   'thread 00000000-0000-0000-0000-000000000000 not found', 'an unknown thread id is not found');
 
 -- list_threads: pages, order, filters
@@ -113,7 +114,7 @@ select throws_ok(format($$ select update_thread(%L, '[]') $$, current_setting('t
   'patch must be a JSON object (got array)', 'a patch that is not an object is refused');
 select results_eq($$ select name, metadata from get_thread(current_setting('test.t2')::uuid) $$,
   $$ values ('after', '{"b": 2}'::jsonb) $$, 'refused patches left the thread as it was');
-select throws_ok($$ select update_thread('00000000-0000-0000-0000-000000000000', '{"name": "x"}') $$, 'P0002', null,
+select throws_ok($$ select update_thread('00000000-0000-0000-0000-000000000000', '{"name": "x"}') $$, 'PT404', null,
   'updating an unknown thread is not found');
 
 -- delete_thread cascades
@@ -127,9 +128,9 @@ select is((select count(*)::int from messages where thread_id = current_setting(
 select is((select count(*)::int from agent_states where thread_id = current_setting('test.t2')::uuid), 0,
   'deleting a thread deletes its agent states');
 select tests.authenticate_as('alice');
-select throws_ok(format($$ select delete_thread(%L) $$, current_setting('test.t2')), 'P0002', null,
+select throws_ok(format($$ select delete_thread(%L) $$, current_setting('test.t2')), 'PT404', null,
   'deleting it again is not found');
-select throws_ok(format($$ select get_thread(%L) $$, current_setting('test.t2')), 'P0002', null,
+select throws_ok(format($$ select get_thread(%L) $$, current_setting('test.t2')), 'PT404', null,
   'a deleted thread is not found');
 
 select * from finish();

@@ -2,7 +2,8 @@
 -- a thread even for one statement, token estimates vs exact counts, size limit from settings) and
 -- load_messages (keyset pages in both directions, cursors, bad input).
 begin;
-select plan(55);
+\ir helpers/test_helpers.psql
+select plan(60);
 
 select tests.create_supabase_user('alice');
 select tests.authenticate_as('alice');
@@ -54,7 +55,7 @@ select throws_ok(format($$ select save_message(%L, 'user', repeat('a', 1048577))
   'content is 1048577 bytes; the maximum is 1048576 bytes', 'content over 1 MiB is refused');
 select throws_ok(format($$ select save_message(%L, 'user', repeat('é', 524289)) $$, current_setting('test.t')), '22001',
   'content is 1048578 bytes; the maximum is 1048576 bytes', 'the limit counts UTF-8 bytes, not characters');
-select throws_ok($$ select save_message('00000000-0000-0000-0000-000000000000', 'user', 'x') $$, 'P0002',
+select throws_ok($$ select save_message('00000000-0000-0000-0000-000000000000', 'user', 'x') $$, 'PT404',
   'thread 00000000-0000-0000-0000-000000000000 not found', 'saving into an unknown thread is not found');
 select is((select count(*)::text from messages where thread_id = current_setting('test.t')::uuid), current_setting('test.count'),
   'none of the refused messages was written');
@@ -206,7 +207,7 @@ select throws_ok(format($$ select load_messages(%L, 10, (select next_cursor from
   'cursor is not a valid message cursor', 'a thread cursor is not accepted as a message cursor');
 select throws_ok(format($$ select load_messages(%L, 10, null, 'sideways') $$, current_setting('test.b')), '22023',
   'direction must be older or newer (got ''sideways'')', 'an unknown direction is refused');
-select throws_ok($$ select load_messages('00000000-0000-0000-0000-000000000000') $$, 'P0002', null,
+select throws_ok($$ select load_messages('00000000-0000-0000-0000-000000000000') $$, 'PT404', null,
   'loading an unknown thread is not found');
 
 select * from finish();

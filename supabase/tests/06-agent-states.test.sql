@@ -1,6 +1,7 @@
 -- Agent state with optimistic concurrency: versions start at 1 and grow by one per write, a write based on
 -- a stale version is a conflict (PT409) that changes nothing, agent_id defaults to the thread's agent.
 begin;
+\ir helpers/test_helpers.psql
 select plan(24);
 
 select tests.create_supabase_user('alice');
@@ -72,9 +73,9 @@ select throws_ok($$ select save_agent_state(current_setting('test.t')::uuid, 'pl
   '22001', null, 'a state over 1 MiB is refused');
 select throws_ok($$ select save_agent_state(current_setting('test.t')::uuid, '', '{}') $$, '23514', null,
   'an empty agent_id is refused');
-select throws_ok($$ select save_agent_state('00000000-0000-0000-0000-000000000000', 'planner', '{}') $$, 'P0002',
+select throws_ok($$ select save_agent_state('00000000-0000-0000-0000-000000000000', 'planner', '{}') $$, 'PT404',
   'thread 00000000-0000-0000-0000-000000000000 not found', 'saving state in an unknown thread is not found');
-select throws_ok($$ select load_agent_state('00000000-0000-0000-0000-000000000000') $$, 'P0002', null,
+select throws_ok($$ select load_agent_state('00000000-0000-0000-0000-000000000000') $$, 'PT404', null,
   'loading state of an unknown thread is not found');
 select throws_ok(
   $$ update agent_states set thread_id = current_setting('test.u')::uuid where thread_id = current_setting('test.t')::uuid and agent_id = 'planner' $$,

@@ -1,6 +1,7 @@
 -- Configuration: get_setting with defaults, get_agent_config (agent + model with prices + ordered tools),
 -- the seeded rows, and who may change configuration.
 begin;
+\ir helpers/test_helpers.psql
 select plan(17);
 
 select tests.create_supabase_user('alice');
@@ -22,7 +23,7 @@ select is(
   (select array_agg(t.id order by o) from get_agent_config('researcher') c, unnest((c).tools) with ordinality as t(id, description, parameters, metadata, created_at, updated_at, o)),
   array['search_memory', 'web_search', 'get_current_time'], 'the agent''s tools come in their configured order');
 select is((select cardinality((c).tools) from get_agent_config('assistant') c), 1, 'each agent gets only its own tools');
-select throws_ok($$ select get_agent_config('ghost') $$, 'P0002', 'agent ''ghost'' not found', 'an unknown agent is not found');
+select throws_ok($$ select get_agent_config('ghost') $$, 'PT404', 'agent ''ghost'' not found', 'an unknown agent is not found');
 
 -- seed
 select ok((select count(*) >= 4 from models where input_price_per_mtok > 0 and output_price_per_mtok > 0),

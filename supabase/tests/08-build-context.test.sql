@@ -4,6 +4,7 @@
 -- invariants users rely on: within budget, chronological, system messages and the newest message always
 -- there, a contiguous run of the newest messages, and no room left for the next older one when cut.
 begin;
+\ir helpers/test_helpers.psql
 select plan(42);
 
 select tests.create_supabase_user('alice');
@@ -59,13 +60,13 @@ select throws_ok($$ select pg_temp.ctx(61, '{}') $$, '22023', 'token_budget 61 i
 select is(pg_temp.contents(pg_temp.ctx(1000, '{"tokens_per_message": 0, "max_messages": 2}')), array['T1', 'A3'],
   'max_messages caps the number of messages');
 select is((pg_temp.ctx(1000, '{"tokens_per_message": 0, "max_messages": 2}')).truncated, true, 'a cap that cuts messages sets truncated');
-select throws_ok($$ select pg_temp.ctx(100, '{"query": "x"}') $$, '22023', 'options has unknown field(s): query', 'an unknown option is refused');
+select throws_ok($$ select pg_temp.ctx(100, '{"question": "x"}') $$, '22023', 'options has unknown field(s): question', 'an unknown option is refused');
 select throws_ok($$ select pg_temp.ctx(100, '{"include_tool_messages": "no"}') $$, '22023', null, 'a non-boolean flag is refused');
 select throws_ok($$ select pg_temp.ctx(100, '{"tokens_per_message": -1}') $$, '22023', null, 'negative framing is refused');
 select throws_ok($$ select pg_temp.ctx(100, '{"max_messages": 0}') $$, '22023', null, 'max_messages 0 is refused');
 select throws_ok($$ select pg_temp.ctx(100, '[]') $$, '22023', 'options must be a JSON object (got array)', 'options that are not an object are refused');
 select throws_ok($$ select pg_temp.ctx(0) $$, '22023', 'token_budget must be a positive number of tokens (got 0)', 'a zero budget is refused');
-select throws_ok($$ select build_context('00000000-0000-0000-0000-000000000000', 100) $$, 'P0002', null, 'an unknown thread is not found');
+select throws_ok($$ select build_context('00000000-0000-0000-0000-000000000000', 100) $$, 'PT404', null, 'an unknown thread is not found');
 
 -- default budget: the agent's context_token_budget, else the setting
 select is((select token_budget from build_context(current_setting('test.t')::uuid)), 8000,

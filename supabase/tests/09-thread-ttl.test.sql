@@ -1,6 +1,7 @@
 -- Thread TTL: util.prune_expired() deletes expired threads (with their messages and agent states) in
 -- bounded batches and leaves everything else alone.
 begin;
+\ir helpers/test_helpers.psql
 select plan(11);
 
 select tests.create_supabase_user('alice');

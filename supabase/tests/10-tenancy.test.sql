@@ -1,8 +1,9 @@
 -- Tenancy, table by table and RPC by RPC: Bob cannot read, change or delete Alice's threads, messages or
 -- agent states — neither through the tables nor through any RPC given Alice's ids or cursors — and an id
--- of Alice's looks exactly like an unknown id (P0002 "thread <id> not found"). anon can reach nothing;
+-- of Alice's looks exactly like an unknown id (PT404 "thread <id> not found"). anon can reach nothing;
 -- service_role can do everything.
 begin;
+\ir helpers/test_helpers.psql
 select plan(55);
 
 select tests.create_supabase_user('alice');
@@ -40,9 +41,9 @@ select is_empty($$ delete from memory_threads where id = current_setting('test.a
   'Bob cannot delete Alice''s thread');
 select throws_ok($$ insert into memory_threads (owner_id, name) values (tests.get_supabase_uid('alice'), 'planted') $$, '42501', null,
   'Bob cannot create a thread owned by Alice');
-select throws_ok($$ insert into messages (thread_id, role, content) values (current_setting('test.a')::uuid, 'user', 'planted') $$, 'P0002',
+select throws_ok($$ insert into messages (thread_id, role, content) values (current_setting('test.a')::uuid, 'user', 'planted') $$, 'PT404',
   format('thread %s not found', current_setting('test.a')), 'Bob cannot add a message to Alice''s thread: it is not found');
-select throws_ok($$ insert into agent_states (thread_id, agent_id, state) values (current_setting('test.a')::uuid, 'x', '{}') $$, 'P0002',
+select throws_ok($$ insert into agent_states (thread_id, agent_id, state) values (current_setting('test.a')::uuid, 'x', '{}') $$, 'PT404',
   format('thread %s not found', current_setting('test.a')), 'Bob cannot add agent state to Alice''s thread: it is not found');
 select is((select owner_id from save_message(current_setting('test.b')::uuid, 'user', 'x')), tests.get_supabase_uid('bob'),
   'a message always belongs to its thread''s owner');
@@ -52,25 +53,25 @@ select is((select owner_id from messages where content = 'forged'), tests.get_su
   'an owner_id Bob forges is replaced by his thread''s owner: he cannot plant rows owned by Alice');
 
 -- RPCs, as Bob, naming Alice's ids: the same error as an unknown id
-select throws_ok($$ select get_thread(current_setting('test.a')::uuid) $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select get_thread(current_setting('test.a')::uuid) $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'get_thread: Alice''s thread is not found for Bob');
-select throws_ok($$ select get_thread('00000000-0000-0000-0000-00000000dead') $$, 'P0002', 'thread 00000000-0000-0000-0000-00000000dead not found',
+select throws_ok($$ select get_thread('00000000-0000-0000-0000-00000000dead') $$, 'PT404', 'thread 00000000-0000-0000-0000-00000000dead not found',
   'get_thread: an unknown id fails the same way');
-select throws_ok($$ select update_thread(current_setting('test.a')::uuid, '{"name": "pwned"}') $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select update_thread(current_setting('test.a')::uuid, '{"name": "pwned"}') $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'update_thread: Alice''s thread is not found for Bob');
-select throws_ok($$ select delete_thread(current_setting('test.a')::uuid) $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select delete_thread(current_setting('test.a')::uuid) $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'delete_thread: Alice''s thread is not found for Bob');
-select throws_ok($$ select save_message(current_setting('test.a')::uuid, 'user', 'pwned') $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select save_message(current_setting('test.a')::uuid, 'user', 'pwned') $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'save_message: Alice''s thread is not found for Bob');
-select throws_ok($$ select save_messages(current_setting('test.a')::uuid, '[{"role": "user", "content": "pwned"}]') $$, 'P0002',
+select throws_ok($$ select save_messages(current_setting('test.a')::uuid, '[{"role": "user", "content": "pwned"}]') $$, 'PT404',
   format('thread %s not found', current_setting('test.a')), 'save_messages: Alice''s thread is not found for Bob');
-select throws_ok($$ select load_messages(current_setting('test.a')::uuid) $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select load_messages(current_setting('test.a')::uuid) $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'load_messages: Alice''s thread is not found for Bob');
-select throws_ok($$ select load_agent_state(current_setting('test.a')::uuid) $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select load_agent_state(current_setting('test.a')::uuid) $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'load_agent_state: Alice''s thread is not found for Bob');
-select throws_ok($$ select save_agent_state(current_setting('test.a')::uuid, null, '{"pwned": true}') $$, 'P0002',
+select throws_ok($$ select save_agent_state(current_setting('test.a')::uuid, null, '{"pwned": true}') $$, 'PT404',
   format('thread %s not found', current_setting('test.a')), 'save_agent_state: Alice''s thread is not found for Bob');
-select throws_ok($$ select build_context(current_setting('test.a')::uuid, 1000) $$, 'P0002', format('thread %s not found', current_setting('test.a')),
+select throws_ok($$ select build_context(current_setting('test.a')::uuid, 1000) $$, 'PT404', format('thread %s not found', current_setting('test.a')),
   'build_context: Alice''s thread is not found for Bob');
 select throws_ok($$ select create_thread(owner_id => tests.get_supabase_uid('alice')) $$, '42501', null,
   'create_thread: Bob cannot create a thread for Alice');

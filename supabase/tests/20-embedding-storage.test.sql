@@ -2,6 +2,7 @@
 -- checks for stored and query vectors with errors naming both sizes, unknown models listed, and row level
 -- security (a user reads only their own embeddings; nobody but service_role writes them).
 begin;
+\ir helpers/test_helpers.psql
 select plan(22);
 
 create function pg_temp.plan_of(query text) returns text language plpgsql as $$

@@ -1,17 +1,26 @@
--- The embedding queue triggers: one pgmq.send_batch per statement (counted with
--- pg_stat_xact_user_functions, the calls made in this transaction), one job per row and target model,
--- nothing for blank content or unchanged content, the payload, content_hash, cleanup on delete and on
--- emptying, jobs for a model being built, and source registration errors. Then what the worker sees for
--- each kind of job (util.embedding_job_inputs).
+-- The embedding queue triggers: one pgmq.send_batch per statement (counted as INSERT statements into the
+-- queue table: send_batch is one INSERT ... SELECT unnest(...), a per-row send would be one per row), one
+-- job per row and target model, nothing for blank content or unchanged content, the payload,
+-- content_hash, cleanup on delete and on emptying, jobs for a model being built, and source registration
+-- errors. Then what the worker sees for each kind of job (util.embedding_job_inputs).
 begin;
+\ir helpers/test_helpers.psql
 select plan(24);
 
-set local track_functions = 'all';
-
--- Security definer (owned by postgres): they read pgmq's tables whichever role the test is playing.
-create function pg_temp.batch_calls() returns bigint language sql security definer as $$
-  select coalesce((select calls from pg_stat_xact_user_functions where funcid = 'pgmq.send_batch(text, jsonb[])'::regprocedure), 0)
+-- Counts statements that insert into the queue table, in a transaction-local setting. The trigger is
+-- created by the owner and rolled back with the file. (Counting function calls with track_functions would
+-- need a superuser, which hosted projects do not have.)
+create function tests.count_queue_insert() returns trigger language plpgsql security invoker as $$
+begin
+  perform set_config('test.queue_inserts', (coalesce(nullif(current_setting('test.queue_inserts', true), ''), '0')::int + 1)::text, true);
+  return null;
+end $$;
+create trigger count_queue_inserts after insert on pgmq.q_embedding_jobs
+  for each statement execute function tests.count_queue_insert();
+create function pg_temp.batch_calls() returns bigint language sql as $$
+  select coalesce(nullif(current_setting('test.queue_inserts', true), ''), '0')::bigint
 $$;
+-- Security definer (owned by the owner): reads pgmq's queue whichever role the test is playing.
 create function pg_temp.jobs_for(thread uuid) returns bigint language sql security definer as $$
   select count(*) from pgmq.q_embedding_jobs q join public.messages m on m.id::text = q.message ->> 'id' where m.thread_id = thread
 $$;
@@ -28,7 +37,7 @@ select set_config('test.ids', (select string_agg(id::text, ',') from save_messag
 select is(pg_temp.batch_calls() - current_setting('test.calls')::bigint, 1::bigint,
   'saving five messages in one statement makes exactly one pgmq.send_batch call');
 select is(pg_temp.jobs_for(current_setting('test.t')::uuid), 5::bigint, 'it queues one job per message');
-select set_config('role', 'postgres', true);  -- back to the session owner, who may read the queue
+select tests.authenticate_as_owner();  -- back to the owner, who may read the queue
 select results_eq(
   $$ select q.message from pgmq.q_embedding_jobs q join public.messages m on m.id::text = q.message ->> 'id'
       where m.content = 'three' $$,
@@ -57,7 +66,7 @@ select is(pg_temp.batch_calls() - current_setting('test.calls')::bigint, 0::bigi
 update public.messages set content = content || ' (edited)' where content in ('one', 'two');
 select is(pg_temp.batch_calls() - current_setting('test.calls')::bigint, 1::bigint, 'editing two messages in one statement is one call');
 select is(pg_temp.jobs_for(current_setting('test.t')::uuid), 8::bigint, 'with a job for each edited message');
-select set_config('role', 'postgres', true);  -- back to the session owner, who may read the queue
+select tests.authenticate_as_owner();  -- back to the owner, who may read the queue
 select ok((select bool_and(q.message ->> 'content_hash' = m.content_hash) from pgmq.q_embedding_jobs q
              join public.messages m on m.id::text = q.message ->> 'id'
             where m.content like '%(edited)' and q.msg_id = (select max(msg_id) from pgmq.q_embedding_jobs q2 where q2.message ->> 'id' = m.id::text)),
@@ -69,7 +78,7 @@ select tests.authenticate_as('alice');
 select set_config('test.calls', pg_temp.batch_calls()::text, true);
 select save_messages(current_setting('test.t')::uuid, '[{"role": "user", "content": "seven"}, {"role": "user", "content": "eight"}]');
 select is(pg_temp.batch_calls() - current_setting('test.calls')::bigint, 1::bigint, 'new rows while a model builds: still one call');
-select set_config('role', 'postgres', true);  -- back to the session owner, who may read the queue
+select tests.authenticate_as_owner();  -- back to the owner, who may read the queue
 select results_eq(
   $$ select q.message ->> 'model' from pgmq.q_embedding_jobs q join public.messages m on m.id::text = q.message ->> 'id'
       where m.content = 'seven' order by 1 $$,
@@ -107,25 +116,25 @@ select results_eq(
   'a job naming an unregistered table is invalid, whatever the payload says');
 select results_eq(
   $$ select m.content, i.status, i.content, i.tokenizer
-       from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+       from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
        join public.messages m on m.id = i.source_id
       where m.content in ('five', 'six') and i.model = 'hash-384' order by m.content $$,
   $$ values ('five', 'ok', 'five', 'o200k_base'), ('six', 'ok', 'six', 'o200k_base') $$,
   'a current job is ok, with the content and the tokenizer of the thread''s model (o200k_base without an agent)');
 select is(
-  (select array_agg(distinct i.status order by i.status) from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+  (select array_agg(distinct i.status order by i.status) from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
      join public.messages m on m.id = i.source_id where m.content like '%(edited)' or m.content = ' '),
   array['empty', 'ok', 'stale'],
   'jobs of edited messages: the old one is stale, the new one ok; an emptied message''s job is empty');
 select is(
-  (select count(*) from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+  (select count(*) from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
     where i.status = 'deleted' and i.reason = 'the source row no longer exists' and i.content is null),
   2::bigint, 'the jobs of deleted messages (one deleted directly, one with its thread) are deleted');
 insert into public.embeddings (owner_id, source_table, source_id, model, content_hash, embedding)
 select m.owner_id, 'messages', m.id, 'hash-384', m.content_hash, (select array_agg(0.5) from generate_series(1, 384))::extensions.vector
   from public.messages m where m.content = 'five';
 select results_eq(
-  $$ select i.status from util.embedding_job_inputs(array(select msg_id from pgmq.q_embedding_jobs)) i
+  $$ select i.status from util.embedding_job_inputs(array(select q.msg_id from pgmq.q_embedding_jobs q)) i
        join public.messages m on m.id = i.source_id where m.content = 'five' $$,
   $$ values ('embedded') $$, 'a job whose content is already embedded has nothing to do');
 

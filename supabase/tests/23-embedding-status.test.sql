@@ -2,6 +2,7 @@
 -- util.reembed: unknown model or source, building a new model while searches keep the default, and the
 -- switch once the build is complete.
 begin;
+\ir helpers/test_helpers.psql
 select plan(20);
 
 create function pg_temp.vec(n integer) returns text language sql as $$
@@ -29,10 +30,10 @@ insert into public.messages (id, thread_id, role, content) values
 select pg_temp.store('23000000-0000-0000-0000-0000000000a1', 'hash-384', 384);
 select pg_temp.store('23000000-0000-0000-0000-0000000000a4', 'hash-384', 384);
 select util.fail_embedding_jobs(jsonb_build_array(jsonb_build_object(
-  'msg_id', (select msg_id from pgmq.q_embedding_jobs where message ->> 'id' = '23000000-0000-0000-0000-0000000000a3'),
+  'msg_id', (select q.msg_id from pgmq.q_embedding_jobs q where q.message ->> 'id' = '23000000-0000-0000-0000-0000000000a3'),
   'error', 'fake-16: HTTP 500 Internal Server Error', 'final', true)));
 update public.messages set content = 'edited after embedding' where id = '23000000-0000-0000-0000-0000000000a4';
-select pgmq.delete('embedding_jobs', (select array_agg(msg_id) from pgmq.q_embedding_jobs where message ->> 'id' = '23000000-0000-0000-0000-0000000000a4'));
+select pgmq.delete('embedding_jobs', (select array_agg(q.msg_id) from pgmq.q_embedding_jobs q where q.message ->> 'id' = '23000000-0000-0000-0000-0000000000a4'));
 
 select tests.authenticate_as('alice');
 select results_eq(
@@ -64,14 +65,14 @@ select ok((select oldest_job_age_seconds >= 0 and jobs_enqueued_total >= 5 from 
 select tests.authenticate_as('alice');
 select throws_ok($$ select * from util.embedding_pipeline $$, '42501', null, 'a signed-in user cannot read the pipeline view');
 select tests.clear_authentication();
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 
 -- reembed: bad input
 select throws_ok($$ select util.reembed('text-embedding-4') $$, '22023',
   'unknown embedding model "text-embedding-4"; registered models: gte-small, hash-384, text-embedding-3-large, text-embedding-3-small',
   'reembed with an unknown model lists the registered models');
 select throws_ok($$ select util.reembed('hash-384', 'documents') $$, '22023',
-  'unknown embedding source "documents"; registered sources: messages', 'reembed with an unknown source lists the sources');
+  'unknown embedding source "documents"; registered sources: document_chunks, messages', 'reembed with an unknown source lists the sources');
 
 -- reembed into a new model
 select pgmq.purge_queue('embedding_jobs');
@@ -88,7 +89,7 @@ select is(util.reembed('next-8'), 0, 're-running reembed does not queue the same
 insert into public.messages (id, thread_id, role, content) values
   ('23000000-0000-0000-0000-0000000000b1', '23000000-0000-0000-0000-000000000001', 'user', 'arrives during the build');
 select results_eq(
-  $$ select message ->> 'model' from pgmq.q_embedding_jobs where message ->> 'id' = '23000000-0000-0000-0000-0000000000b1' order by 1 $$,
+  $$ select q.message ->> 'model' from pgmq.q_embedding_jobs q where q.message ->> 'id' = '23000000-0000-0000-0000-0000000000b1' order by 1 $$,
   $$ values ('hash-384'), ('next-8') $$, 'a message saved during the build is queued for both models');
 select pg_temp.store(m.id, 'next-8', 8) from public.messages m where m.content ~ '\S' and m.id <> '23000000-0000-0000-0000-0000000000a2';
 select results_eq($$ select name from public.embedding_models where is_default $$, $$ values ('hash-384') $$,
@@ -99,7 +100,7 @@ select results_eq($$ select name, state, is_default from public.embedding_models
   'once every row is embedded in it, the new model becomes the default by itself');
 insert into public.messages (id, thread_id, role, content) values
   ('23000000-0000-0000-0000-0000000000b2', '23000000-0000-0000-0000-000000000001', 'user', 'after the switch');
-select results_eq($$ select message ->> 'model' from pgmq.q_embedding_jobs where message ->> 'id' = '23000000-0000-0000-0000-0000000000b2' $$,
+select results_eq($$ select q.message ->> 'model' from pgmq.q_embedding_jobs q where q.message ->> 'id' = '23000000-0000-0000-0000-0000000000b2' $$,
   $$ values ('next-8') $$, 'new messages are then embedded with the new default only');
 select is(util.reembed('next-8'), 0, 'reembed of a complete default model finds nothing to do');
 select results_eq($$ select count(*) filter (where status = 'embedded'), count(*) filter (where status = 'empty')

@@ -3,6 +3,7 @@
 -- writes), completion and failure of a workflow, row level security between users, anon refused, and
 -- bad input named by field.
 begin;
+\ir helpers/test_helpers.psql
 select plan(106);
 
 select tests.create_supabase_user('alice');

@@ -5,6 +5,7 @@
 -- expiry at max_attempts fails the workflow; exponential backoff; a step's memory thread is created on
 -- its first claim and kept across retries.
 begin;
+\ir helpers/test_helpers.psql
 select plan(40);
 
 select tests.create_supabase_user('alice');
@@ -150,7 +151,7 @@ select results_eq($$ select pg_temp.fail_and_delay(current_setting('test.b')) un
   $$ values (10::numeric), (20::numeric), (25::numeric) $$, 'retries wait 10 s, 20 s, then the 25 s cap');
 
 -- The sweep as a cron job.
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select results_eq($$ select schedule, command from cron.job where jobname = 'workflow-leases' $$,
   $$ values ('5 seconds', 'select util.sweep_workflow_leases()') $$, 'a cron job sweeps expired leases every 5 seconds');
 select tests.authenticate_as('alice');

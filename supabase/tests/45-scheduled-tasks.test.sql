@@ -5,6 +5,7 @@
 -- the function through pg_net with the service key from Vault, and the scheduler's own path
 -- (util.run_scheduled_task) running a command as service_role.
 begin;
+\ir helpers/test_helpers.psql
 select plan(70);
 
 select tests.create_supabase_user('alice');
@@ -126,7 +127,7 @@ select results_eq(
   $$ select (g.task).name, array(select r.trigger || ':' || r.status from unnest(g.runs) r) from get_scheduled_task('nightly') g $$,
   $$ values ('nightly', array['run_now:succeeded']) $$, 'get_scheduled_task returns the task with its run history');
 -- A run of the scheduler itself, as the stand-in (and pg_cron) record it, shows up in the same history.
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 insert into cron.job_run_details (jobid, database, username, command, status, return_message, start_time, end_time)
 select jobid, current_database(), 'postgres', command, 'succeeded', 'SELECT 1', clock_timestamp(), clock_timestamp()
   from cron.job where jobname = 'scheduled-task:nightly';
@@ -139,7 +140,7 @@ select throws_ok($$ select get_scheduled_task('nightly', 0) $$, '22023', 'max_ru
 select throws_ok($$ select run_scheduled_task_now('missing') $$, 'PT404', 'scheduled task "missing" not found', 'running an unknown task is not found');
 
 -- ── the scheduler's path ───────────────────────────────────────────────────────────────────────────
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select is(util.run_scheduled_task('nightly'), 'command ran', 'the cron job''s command runs the task (as the scheduler does, as postgres)');
 select is((select who from task_log order by at desc limit 1), 'service_role', 'and the command runs as service_role there too');
 select throws_ok($$ select util.run_scheduled_task('broken') $$, '22012', 'division by zero',
@@ -151,7 +152,7 @@ select results_eq($$ select edge_function, body, command from create_scheduled_t
   $$ values ('send-digest', '{"period": "day"}'::jsonb, null::text) $$, 'an Edge Function task stores the function and body');
 select matches((select return_message from run_scheduled_task_now('digest')), '^POST /functions/v1/send-digest queued as pg_net request \d+$',
   'run_now queues the call through pg_net');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select results_eq(
   $$ select method, url, headers ->> 'Authorization', convert_from(body, 'UTF8')::jsonb from net.http_request_queue
       where url like '%/send-digest' $$,

@@ -4,6 +4,7 @@
 -- completed (or failed, when jobs were dead-lettered), and re-running util.reembed restarts the same
 -- row's scan. Users cannot see system operations.
 begin;
+\ir helpers/test_helpers.psql
 select plan(28);
 
 create function pg_temp.vec(n integer) returns text language sql as $$
@@ -110,7 +111,7 @@ update public.settings set value = '5000' where category = 'embeddings' and key 
 select tests.authenticate_as('alice');
 select is_empty($$ select 1 from operation_progress $$, 'signed-in users do not see system operations');
 select throws_ok($$ select util.advance_operations() $$, '42501', null, 'users cannot advance operations');
-select set_config('role', 'postgres', true);
+select tests.authenticate_as_owner();
 select ok((select array_agg(tablename::text) from pg_publication_tables where pubname = 'supabase_realtime' and schemaname = 'public')
   @> array['operation_progress'], 'progress rows stream through supabase_realtime');
 select results_eq($$ select schedule, command from cron.job where jobname = 'advance-operations' $$,

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { loadConfig, ROOT } from '../../stack/config.ts'
-import { LOCAL_ANON_KEY, LOCAL_SERVICE_ROLE_KEY } from '../../stack/keys.ts'
+import { loadConfig, ROOT } from '../../stack/core/config.ts'
+import { LOCAL_ANON_KEY, LOCAL_SERVICE_ROLE_KEY } from '../../stack/core/keys.ts'
 import { startStack, type Stack } from '../../stack/stack.ts'
-import { signAccessToken } from '../../stack/tokens.ts'
+import { signAccessToken } from '../../stack/core/jwt.ts'
 
 export { LOCAL_ANON_KEY as ANON_KEY, LOCAL_SERVICE_ROLE_KEY as SERVICE_ROLE_KEY }
 
@@ -29,11 +29,17 @@ export function tempDataDir(): string {
 export interface WorkdirOptions {
   /** Extra migration files (name → SQL) after the project's own. */
   migrations?: Record<string, string>
-  /** Extra Edge Functions (name → handler.ts source). */
-  functions?: Record<string, string>
+  /**
+   * Extra Edge Functions: name → handler.ts source (an index.ts with `Deno.serve(handler)` is added, as
+   * every function has), or name → the files themselves (`{ 'index.ts': …, 'handler.ts'?: … }`).
+   */
+  functions?: Record<string, string | Record<string, string>>
   /** TOML appended to config.toml (e.g. `[functions.x]\nverify_jwt = false`). */
   config?: string
 }
+
+/** What every function's index.ts is: the handler, served (supabase/functions/<name>/index.ts). */
+export const FUNCTION_INDEX = `import { handler } from './handler.ts'\n\nDeno.serve(handler)\n`
 
 /**
  * A copy of the project's supabase/ directory (config, migrations, seed, functions) with additions, for
@@ -46,7 +52,8 @@ export function makeWorkdir(opts: WorkdirOptions = {}): string {
   for (const [name, sql] of Object.entries(opts.migrations ?? {})) writeFileSync(join(dir, 'supabase', 'migrations', name), sql)
   for (const [name, source] of Object.entries(opts.functions ?? {})) {
     mkdirSync(join(dir, 'supabase', 'functions', name), { recursive: true })
-    writeFileSync(join(dir, 'supabase', 'functions', name, 'handler.ts'), source)
+    const files = typeof source === 'string' ? { 'handler.ts': source, 'index.ts': FUNCTION_INDEX } : source
+    for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, 'supabase', 'functions', name, file), text)
   }
   if (opts.config) appendFileSync(join(dir, 'supabase', 'config.toml'), `\n${opts.config}\n`)
   return dir

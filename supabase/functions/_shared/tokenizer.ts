@@ -3,6 +3,9 @@
 // written back to the source row. Encodings load lazily (each rank table is several MB) and are cached.
 // Text is encoded as plain text: strings such as "<|endoftext|>" inside user content are ordinary
 // characters, never special tokens (js-tiktoken would otherwise throw on them).
+// The SDK has its own loader (client/tokens.ts) over the same js-tiktoken version: a deployed function can
+// only import `npm:` specifiers, which Node cannot resolve, and the SDK must not depend on Edge Function
+// files — so one module both runtimes import is not possible without an import map shipped per function.
 import { Tiktoken } from 'npm:js-tiktoken@1.0.21/lite'
 
 export const ENCODINGS = ['o200k_base', 'cl100k_base', 'p50k_base', 'r50k_base'] as const
@@ -10,7 +13,8 @@ export type EncodingName = (typeof ENCODINGS)[number]
 
 const loaded = new Map<EncodingName, Promise<Tiktoken>>()
 
-async function loadRanks(name: EncodingName) {
+/** The BPE rank table of `name` as js-tiktoken ships it (the chunkers build their own encoder from it). */
+export async function loadRanks(name: EncodingName) {
   switch (name) {
     case 'o200k_base':
       return (await import('npm:js-tiktoken@1.0.21/ranks/o200k_base')).default

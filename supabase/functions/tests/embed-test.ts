@@ -139,7 +139,7 @@ Deno.test('embed handler', opts, async (t) => {
       const ids = await addMessages(sql, threadId, ['one', 'two', 'three', 'four', 'five'])
       const first = await call({ batch_size: 2 })
       assert.equal(first.body.done.length, 2)
-      const [{ n }] = await sql`select count(*)::int as n from pgmq.q_embedding_jobs`
+      const [{ n }] = await sql`select (pgmq.metrics('embedding_jobs')).queue_length::int as n`
       assert.equal(n, 3)
       await call({ batch_size: 10 })
       assert.equal((await ledger(sql, 0, ids)).embedded, 5)
@@ -156,7 +156,7 @@ Deno.test('embed handler', opts, async (t) => {
         assert.equal(res.body.deferred.length, 3)
         assert.equal(fake.requests.length, before + 1)
         assert.equal(fake.requests.at(-1)!.input.length, 2)
-        const queued = await sql`select read_ct, message ->> 'attempts' as carried from pgmq.q_embedding_jobs`
+        const queued = await sql`select q.read_ct, q.message ->> 'attempts' as carried from pgmq.q_embedding_jobs q`
         assert.deepEqual(
           queued.map((q) => [q.read_ct, q.carried]),
           [[0, '0'], [0, '0'], [0, '0']],
@@ -311,7 +311,7 @@ Deno.test('embed handler', opts, async (t) => {
             } and model = 'fake-small'`
             assert.equal(s.status, 'failed')
             assert.match(s.reason, error)
-            const [{ archived }] = await sql`select count(*)::int as archived from pgmq.a_embedding_jobs`
+            const [{ archived }] = await sql`select count(*)::int as archived from pgmq.a_embedding_jobs a`
             assert.equal(archived, 4, 'dead-lettered jobs are archived')
           }
         },
@@ -324,7 +324,7 @@ Deno.test('embed handler', opts, async (t) => {
       await addMessages(sql, threadId, ['rate limited'])
       const first = await call()
       assert.equal(first.body.failed.length, 1)
-      const [q] = await sql`select extract(epoch from vt - clock_timestamp()) as wait from pgmq.q_embedding_jobs`
+      const [q] = await sql`select extract(epoch from q.vt - clock_timestamp()) as wait from pgmq.q_embedding_jobs q`
       assert.ok(Number(q.wait) > 1.5, `next try in ${q.wait} s`)
       assert.deepEqual((await call()).body.done, [], 'not visible yet')
     })

@@ -85,7 +85,7 @@ export async function setSetting(sql: Sql, key: string, value: unknown): Promise
 /** Empties the queue, the archive, embeddings and failures: each test starts from a clean pipeline. */
 export async function resetPipeline(sql: Sql): Promise<void> {
   await sql`select pgmq.purge_queue('embedding_jobs')`
-  await sql`delete from pgmq.a_embedding_jobs`
+  await sql`delete from pgmq.a_embedding_jobs a`
   await sql`delete from public.embedding_failures`
   await sql`delete from public.embeddings`
 }
@@ -124,6 +124,6 @@ export async function ledger(sql: Sql, since: number, sourceIds: string[]): Prom
     select (select jobs_enqueued_total::int from util.embedding_pipeline) - ${since} as enqueued,
            (select count(*)::int from public.embeddings where source_id = any(${sourceIds}::uuid[])) as embedded,
            (select count(*)::int from public.embedding_failures) as dead_lettered,
-           (select count(*)::int from pgmq.q_embedding_jobs) as pending`
+           (pgmq.metrics('embedding_jobs')).queue_length::int as pending`
   return { enqueued: r.enqueued, embedded: r.embedded, deadLettered: r.dead_lettered, pending: r.pending }
 }
