@@ -135,7 +135,7 @@ begin
                from batch b
               where not exists (select from public.embeddings e where e.source_table = $1 and e.source_id = b.id
                                   and e.model = $2 and e.content_hash = b.content_hash)
-                and not exists (select from queued q where q.id = b.id::text and q.content_hash = b.content_hash))',
+                and not exists (select from queued j where j.id = b.id::text and j.content_hash = b.content_hash))',
     src.owner_column, src.relation, src.content_column)
     into scanned, last_id, jobs
     using src.source_table, model, after_id, max_rows;

@@ -10,6 +10,8 @@ select plan(70);
 
 select tests.create_supabase_user('alice');
 create table public.task_log (note text, who text default current_user, at timestamptz default clock_timestamp());
+-- Supabase's default privileges cover tables postgres creates; this file runs as another role, so grant it.
+grant select, insert on public.task_log to service_role;
 select vault.create_secret('https://project.example', 'project_url');
 select vault.create_secret('service-key-from-vault', 'service_role_key');
 
@@ -154,7 +156,7 @@ select matches((select return_message from run_scheduled_task_now('digest')), '^
   'run_now queues the call through pg_net');
 select tests.authenticate_as_owner();
 select results_eq(
-  $$ select method, url, headers ->> 'Authorization', convert_from(body, 'UTF8')::jsonb from net.http_request_queue
+  $$ select method::text, url, headers ->> 'Authorization', convert_from(body, 'UTF8')::jsonb from net.http_request_queue
       where url like '%/send-digest' $$,
   $$ values ('POST', 'https://project.example/functions/v1/send-digest', 'Bearer service-key-from-vault', '{"period": "day"}'::jsonb) $$,
   'the request goes to the project''s function with the service key from Vault');

@@ -92,7 +92,7 @@ insert into public.embedding_models (name, provider, provider_model, dims) value
 update public.settings set value = '100' where category = 'embeddings' and key = 'reembed_batch_size';
 select is(util.reembed('prog-4'), 7, 'a batch large enough queues everything at once');
 select util.fail_embedding_jobs(jsonb_build_array(jsonb_build_object(
-  'msg_id', (select msg_id from pgmq.q_embedding_jobs where message ->> 'id' = '46000000-0000-0000-0000-000000000002' and message ->> 'model' = 'prog-4'),
+  'msg_id', (select q.msg_id from pgmq.q_embedding_jobs q where q.message ->> 'id' = '46000000-0000-0000-0000-000000000002' and q.message ->> 'model' = 'prog-4'),
   'error', 'provider said no', 'final', true)));
 select pg_temp.store(('46000000-0000-0000-0000-0000000000' || lpad(g::text, 2, '0'))::uuid, 'prog-4', 4) from generate_series(1, 7) g where g <> 2;
 select util.advance_operations();
