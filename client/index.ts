@@ -3,6 +3,37 @@
 export { createMemory, type Memory, type MemoryOptions } from './memory.ts'
 export { MemoryError, type MemoryErrorCode } from './errors.ts'
 export { countTokens, encodingFor, DEFAULT_ENCODING, type CountTokensOptions, type Encoding } from './tokens.ts'
+export {
+  createWorkflows,
+  NonRetryableError,
+  type ClaimedStep,
+  type ClaimOptions,
+  type FailStepOptions,
+  type NewWorkflow,
+  type NewWorkflowStep,
+  type SkipResult,
+  type StepContext,
+  type StepHandler,
+  type WorkerOptions,
+  type WorkerStats,
+  type Workflow,
+  type Workflows,
+  type WorkflowsOptions,
+  type WorkflowStatus,
+  type WorkflowStep,
+  type WorkflowStepStatus,
+  type WorkflowWithSteps,
+} from './workflows.ts'
+export {
+  createScheduledTasks,
+  type NewScheduledTask,
+  type ScheduledTask,
+  type ScheduledTaskPatch,
+  type ScheduledTaskRun,
+  type ScheduledTasks,
+  type ScheduledTasksOptions,
+  type ScheduledTaskWithRuns,
+} from './scheduled-tasks.ts'
 export type {
   Agent,
   AgentConfig,

@@ -7,6 +7,7 @@
 // MemoryError.
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { fromFunctionsError, fromPostgrestError, MemoryError } from './errors.ts'
+import { createScheduledTasks } from './scheduled-tasks.ts'
 import {
   checkEncoding,
   checkText,
@@ -17,6 +18,7 @@ import {
   type CountTokensOptions,
   type Encoding,
 } from './tokens.ts'
+import { createWorkflows } from './workflows.ts'
 import type {
   AgentConfig,
   AgentState,
@@ -179,6 +181,9 @@ export function createMemory(options: MemoryOptions) {
 
   return {
     supabase,
+    // Workflows (client/workflows.ts) and scheduled tasks (client/scheduled-tasks.ts, service_role only).
+    ...createWorkflows({ supabase }),
+    ...createScheduledTasks({ supabase }),
 
     /** Creates a thread owned by the signed-in user (service_role: by `ownerId`). */
     async createMemoryThread(thread: NewThread = {}): Promise<Thread> {

@@ -568,6 +568,104 @@ export type Database = {
         }
         Relationships: []
       }
+      operation_progress: {
+        Row: {
+          cursor: NonNullable<Json>
+          detail: NonNullable<Json>
+          done: number
+          error: string | null
+          finished_at: string | null
+          id: string
+          kind: string
+          owner_id: string | null
+          phase: string | null
+          started_at: string
+          status: string
+          subject: string
+          total: number | null
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          cursor?: NonNullable<Json>
+          detail?: NonNullable<Json>
+          done?: number
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          kind: string
+          owner_id?: string | null
+          phase?: string | null
+          started_at?: string
+          status?: string
+          subject: string
+          total?: number | null
+          updated_at?: string
+        }
+        Update: {
+          cursor?: NonNullable<Json>
+          detail?: NonNullable<Json>
+          done?: number
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          kind?: string
+          owner_id?: string | null
+          phase?: string | null
+          started_at?: string
+          status?: string
+          subject?: string
+          total?: number | null
+          updated_at?: string
+        }
+        Relationships: []
+      }
+      scheduled_tasks: {
+        Row: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          active?: boolean
+          body?: NonNullable<Json>
+          command?: string | null
+          created_at?: string
+          description?: string | null
+          edge_function?: string | null
+          id?: string
+          jobid?: number | null
+          metadata?: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at?: string
+        }
+        Update: {
+          active?: boolean
+          body?: NonNullable<Json>
+          command?: string | null
+          created_at?: string
+          description?: string | null
+          edge_function?: string | null
+          id?: string
+          jobid?: number | null
+          metadata?: NonNullable<Json>
+          name?: string
+          schedule?: string
+          updated_at?: string
+        }
+        Relationships: []
+      }
       settings: {
         Row: {
           category: string
@@ -624,6 +722,155 @@ export type Database = {
         }
         Relationships: []
       }
+      workflow_steps: {
+        Row: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        ComputedFields: never
+        Insert: {
+          agent_id?: string | null
+          attempts?: number
+          available_at?: string
+          backoff_max_seconds?: number
+          backoff_seconds?: number
+          create_thread?: boolean
+          created_at?: string
+          depends_on?: string[]
+          finished_at?: string | null
+          heartbeat_at?: string | null
+          id?: string
+          input?: NonNullable<Json>
+          last_error?: string | null
+          lease_expires_at?: string | null
+          lease_id?: string | null
+          lease_owner?: string | null
+          lease_seconds?: number | null
+          max_attempts?: number
+          metadata?: NonNullable<Json>
+          name: string
+          output?: Json | null
+          owner_id?: string
+          position: number
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_step_status']
+          thread_id?: string | null
+          updated_at?: string
+          workflow_id: string
+        }
+        Update: {
+          agent_id?: string | null
+          attempts?: number
+          available_at?: string
+          backoff_max_seconds?: number
+          backoff_seconds?: number
+          create_thread?: boolean
+          created_at?: string
+          depends_on?: string[]
+          finished_at?: string | null
+          heartbeat_at?: string | null
+          id?: string
+          input?: NonNullable<Json>
+          last_error?: string | null
+          lease_expires_at?: string | null
+          lease_id?: string | null
+          lease_owner?: string | null
+          lease_seconds?: number | null
+          max_attempts?: number
+          metadata?: NonNullable<Json>
+          name?: string
+          output?: Json | null
+          owner_id?: string
+          position?: number
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_step_status']
+          thread_id?: string | null
+          updated_at?: string
+          workflow_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'workflow_steps_thread_id_fkey'
+            columns: ['thread_id']
+            isOneToOne: false
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'workflow_steps_workflow_id_fkey'
+            columns: ['workflow_id']
+            isOneToOne: false
+            referencedRelation: 'workflows'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      workflows: {
+        Row: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          created_at?: string
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          metadata?: NonNullable<Json>
+          name: string
+          owner_id?: string
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_status']
+          updated_at?: string
+        }
+        Update: {
+          created_at?: string
+          error?: string | null
+          finished_at?: string | null
+          id?: string
+          metadata?: NonNullable<Json>
+          name?: string
+          owner_id?: string
+          started_at?: string | null
+          status?: Database['public']['Enums']['workflow_status']
+          updated_at?: string
+        }
+        Relationships: []
+      }
     }
     Views: {
       embedding_status: {
@@ -671,6 +918,95 @@ export type Database = {
       }
     }
     Functions: {
+      add_workflow_step: {
+        Args: {
+          agent_id?: string
+          backoff_max_seconds?: number
+          backoff_seconds?: number
+          create_thread?: boolean
+          depends_on?: string[]
+          input?: Json
+          max_attempts?: number
+          metadata?: Json
+          name: string
+          workflow_id: string
+        }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      add_workflow_steps: {
+        Args: { steps: Json; workflow_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }[]
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
       bm25_search: {
         Args: {
           agent_id?: string
@@ -704,6 +1040,108 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      cancel_workflow: {
+        Args: { reason?: string; workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      claim_next_step: {
+        Args: { lease_seconds?: number; worker_id: string; workflow_id?: string }
+        Returns: Database['public']['CompositeTypes']['workflow_claim'][]
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_claim'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
+      complete_step: {
+        Args: { lease_id: string; output?: Json; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      create_scheduled_task: {
+        Args: {
+          active?: boolean
+          body?: Json
+          command?: string
+          description?: string
+          edge_function?: string
+          metadata?: Json
+          name: string
+          schedule: string
+        }
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       create_thread: {
         Args: { agent_id?: string; expires_at?: string; metadata?: Json; name?: string; owner_id?: string }
         Returns: {
@@ -722,6 +1160,27 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      create_workflow: {
+        Args: { metadata?: Json; name: string; owner_id?: string; start?: boolean; steps?: Json }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -749,6 +1208,29 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      delete_scheduled_task: {
+        Args: { name: string }
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       delete_thread: {
         Args: { thread_id: string }
         Returns: {
@@ -767,6 +1249,45 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      fail_step: {
+        Args: { error: string; lease_id: string; retry?: boolean; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -804,6 +1325,16 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      get_scheduled_task: {
+        Args: { max_runs?: number; name: string }
+        Returns: Database['public']['CompositeTypes']['scheduled_task_details']
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_task_details'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       get_setting: { Args: { category: string; default?: Json; key: string }; Returns: Json }
       get_thread: {
         Args: { thread_id: string }
@@ -823,6 +1354,55 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'memory_threads'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      get_workflow: {
+        Args: { workflow_id: string }
+        Returns: Database['public']['CompositeTypes']['workflow_details']
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_details'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      heartbeat_step: {
+        Args: { lease_id: string; lease_seconds?: number; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -891,6 +1471,29 @@ export type Database = {
           to: 'document_page'
           isOneToOne: true
           isSetofReturn: false
+        }
+      }
+      list_scheduled_tasks: {
+        Args: Record<PropertyKey, never>
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }[]
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
+          isOneToOne: false
+          isSetofReturn: true
         }
       }
       list_threads: {
@@ -974,6 +1577,58 @@ export type Database = {
           isSetofReturn: true
         }
       }
+      pause_workflow: {
+        Args: { workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      resume_workflow: {
+        Args: { workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      run_scheduled_task_now: {
+        Args: { name: string }
+        Returns: Database['public']['CompositeTypes']['scheduled_task_run']
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_task_run'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       save_agent_state: {
         Args: { agent_id: string; expected_version?: number; state: Json; thread_id: string }
         Returns: {
@@ -1049,6 +1704,89 @@ export type Database = {
           isSetofReturn: true
         }
       }
+      skip_step: {
+        Args: { lease_id?: string; output?: Json; step_id: string }
+        Returns: {
+          agent_id: string | null
+          attempts: number
+          available_at: string
+          backoff_max_seconds: number
+          backoff_seconds: number
+          create_thread: boolean
+          created_at: string
+          depends_on: string[]
+          finished_at: string | null
+          heartbeat_at: string | null
+          id: string
+          input: NonNullable<Json>
+          last_error: string | null
+          lease_expires_at: string | null
+          lease_id: string | null
+          lease_owner: string | null
+          lease_seconds: number | null
+          max_attempts: number
+          metadata: NonNullable<Json>
+          name: string
+          output: Json | null
+          owner_id: string
+          position: number
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_step_status']
+          thread_id: string | null
+          updated_at: string
+          workflow_id: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflow_steps'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      start_workflow: {
+        Args: { workflow_id: string }
+        Returns: {
+          created_at: string
+          error: string | null
+          finished_at: string | null
+          id: string
+          metadata: NonNullable<Json>
+          name: string
+          owner_id: string
+          started_at: string | null
+          status: Database['public']['Enums']['workflow_status']
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      update_scheduled_task: {
+        Args: { name: string; patch: Json }
+        Returns: {
+          active: boolean
+          body: NonNullable<Json>
+          command: string | null
+          created_at: string
+          description: string | null
+          edge_function: string | null
+          id: string
+          jobid: number | null
+          metadata: NonNullable<Json>
+          name: string
+          schedule: string
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'scheduled_tasks'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       update_thread: {
         Args: { patch: Json; thread_id: string }
         Returns: {
@@ -1074,6 +1812,8 @@ export type Database = {
     }
     Enums: {
       message_role: 'system' | 'user' | 'assistant' | 'tool'
+      workflow_status: 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled'
+      workflow_step_status: 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled'
     }
     CompositeTypes: {
       agent_config: {
@@ -1152,6 +1892,19 @@ export type Database = {
         next_cursor: string | null
         has_more: boolean | null
       }
+      scheduled_task_details: {
+        task: Database['public']['Tables']['scheduled_tasks']['Row'] | null
+        runs: Database['public']['CompositeTypes']['scheduled_task_run'][] | null
+      }
+      scheduled_task_run: {
+        runid: number | null
+        jobid: number | null
+        trigger: string | null
+        status: string | null
+        return_message: string | null
+        start_time: string | null
+        end_time: string | null
+      }
       search_hit: {
         id: string | null
         rank: number | null
@@ -1186,6 +1939,15 @@ export type Database = {
         threads: Database['public']['Tables']['memory_threads']['Row'][] | null
         next_cursor: string | null
         has_more: boolean | null
+      }
+      workflow_claim: {
+        step: Database['public']['Tables']['workflow_steps']['Row'] | null
+        workflow: Database['public']['Tables']['workflows']['Row'] | null
+        thread: Database['public']['Tables']['memory_threads']['Row'] | null
+      }
+      workflow_details: {
+        workflow: Database['public']['Tables']['workflows']['Row'] | null
+        steps: Database['public']['Tables']['workflow_steps']['Row'][] | null
       }
     }
   }
@@ -1292,6 +2054,8 @@ export const Constants = {
   public: {
     Enums: {
       message_role: ['system', 'user', 'assistant', 'tool'],
+      workflow_status: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'],
+      workflow_step_status: ['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled'],
     },
   },
 } as const

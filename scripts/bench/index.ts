@@ -4,5 +4,6 @@ import { embeddings } from './embeddings.ts'
 import type { Bench } from './lib.ts'
 import { memoryCore } from './memory-core.ts'
 import { retrieval } from './retrieval.ts'
+import { workflows } from './workflows.ts'
 
-export const BENCHES: Bench[] = [memoryCore, retrieval, apiConcurrency, embeddings]
+export const BENCHES: Bench[] = [memoryCore, retrieval, apiConcurrency, embeddings, workflows]
