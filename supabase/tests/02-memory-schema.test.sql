@@ -95,7 +95,8 @@ select ok(has_function_privilege('service_role', 'util.prune_expired(integer)', 
 select is(
   (select array_agg(tablename::text order by tablename) from pg_publication_tables
     where pubname = 'supabase_realtime' and schemaname = 'public'),
-  array['agent_states', 'memory_threads', 'messages'], 'threads, messages and agent states stream through supabase_realtime');
+  array['agent_states', 'memory_threads', 'messages', 'traces'],
+  'threads, messages and agent states (and traces, for the ops dashboard) stream through supabase_realtime');
 select results_eq($$ select schedule, command from cron.job where jobname = 'prune-expired' $$,
   $$ values ('* * * * *', 'select * from util.prune_expired()') $$, 'a cron job prunes expired threads every minute');
 -- Scheduled twice by the same user (pg_cron keys a job on name and user): the same job, not a second one.
