@@ -90,7 +90,9 @@ $$;
 revoke all on function private.span_problem(jsonb, boolean) from public, anon, authenticated;
 
 -- private.unix_ns(ns) → timestamptz
---   A Unix time in nanoseconds (text of digits) as timestamptz (microsecond precision, as Postgres keeps).
+--   A Unix time in nanoseconds (text of digits) as timestamptz, rounded to whole microseconds (what Postgres
+--   keeps). Integer microseconds times an interval of one: exact (no seconds-as-double rounding), so span
+--   durations are exact to the microsecond.
 create or replace function private.unix_ns(ns text)
 returns timestamptz
 language sql
@@ -99,7 +101,7 @@ strict
 security invoker
 set search_path = ''
 as $$
-  select timestamptz '1970-01-01 00:00:00+00' + make_interval(secs => (ns::numeric / 1000000000)::double precision)
+  select timestamptz '1970-01-01 00:00:00+00' + (ns::numeric / 1000)::bigint * interval '1 microsecond'
 $$;
 revoke all on function private.unix_ns(text) from public, anon;
 grant execute on function private.unix_ns(text) to authenticated, service_role;

@@ -183,6 +183,8 @@ begin
 end
 $$;
 revoke all on function util.pipeline_health() from public, anon, authenticated;
+-- A view runs the functions it calls with the caller's EXECUTE privilege: service_role reads pipeline_health.
+grant execute on function util.pipeline_health() to service_role;
 
 create view public.pipeline_health as select * from util.pipeline_health();
 comment on view public.pipeline_health is
