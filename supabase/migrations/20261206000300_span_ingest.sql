@@ -30,14 +30,34 @@ as $$
 $$;
 revoke all on function private.model_price(text) from public, anon, authenticated;
 
+-- private.events_invalid(events) → boolean
+--   True when an element of a span's events array is not {name (1 to 1000 characters), time_ns (Unix
+--   nanoseconds, digits), attributes? object}.
+create or replace function private.events_invalid(events jsonb)
+returns boolean
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select exists (select from jsonb_array_elements(events) e
+                  where jsonb_typeof(e) <> 'object' or jsonb_typeof(e -> 'name') is distinct from 'string'
+                     or char_length(e ->> 'name') not between 1 and 1000
+                     or coalesce(e ->> 'time_ns', '') !~ '^[0-9]{1,19}$'
+                     or jsonb_typeof(e -> 'attributes') not in ('null', 'object'))
+$$;
+revoke all on function private.events_invalid(jsonb) from public, anon, authenticated;
+
 -- private.span_problem(span, trusted) → text
 --   What is wrong with one element of ingest_spans' input, or null when nothing is.
+-- No `set search_path` on this and unix_ns (security invoker, built-in functions only): a SET clause keeps
+-- Postgres from inlining a SQL function, and called once per span they cost ~0.3 ms each not inlined —
+-- most of an OTLP export's time. They are called from ingest_spans, whose search_path is ''.
 create or replace function private.span_problem(v jsonb, trusted boolean)
 returns text
 language sql
 immutable
 security invoker
-set search_path = ''
 as $$
   select case
     when jsonb_typeof(v) is distinct from 'object' then 'must be a JSON object'
@@ -72,11 +92,11 @@ as $$
     when jsonb_typeof(v -> 'attributes') not in ('null', 'object') then 'attributes must be an object'
     when jsonb_typeof(v -> 'resource') not in ('null', 'object') then 'resource must be an object'
     when jsonb_typeof(v -> 'events') not in ('null', 'array') then 'events must be an array'
-    when exists (select from jsonb_array_elements(case when jsonb_typeof(v -> 'events') = 'array' then v -> 'events' else '[]' end) e
-                  where jsonb_typeof(e) <> 'object' or jsonb_typeof(e -> 'name') is distinct from 'string'
-                     or char_length(e ->> 'name') not between 1 and 1000
-                     or coalesce(e ->> 'time_ns', '') !~ '^[0-9]{1,19}$'
-                     or jsonb_typeof(e -> 'attributes') not in ('null', 'object')) then
+    -- The events' check only for spans that have events (most have none), in a function of its own: a
+    -- subquery here would keep this function from being inlined.
+    when case when jsonb_typeof(v -> 'events') = 'array' and jsonb_array_length(v -> 'events') > 0 then
+           private.events_invalid(v -> 'events')
+         else false end then
       'each event needs a name (1 to 1000 characters), time_ns (Unix nanoseconds) and optional attributes object'
     when jsonb_typeof(v -> 'owner_id') not in ('null', 'string') or (jsonb_typeof(v -> 'owner_id') = 'string'
       and v ->> 'owner_id' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') then 'owner_id must be a uuid'
@@ -99,7 +119,6 @@ language sql
 immutable
 strict
 security invoker
-set search_path = ''
 as $$
   select timestamptz '1970-01-01 00:00:00+00' + (ns::numeric / 1000)::bigint * interval '1 microsecond'
 $$;
@@ -191,6 +210,11 @@ begin
            case when jsonb_typeof(s.v -> 'events') = 'array' then s.v -> 'events' else '[]' end as events,
            case when trusted then coalesce((s.v ->> 'owner_id')::uuid, default_owner) else default_owner end as owner_id
       from jsonb_array_elements(ingest_spans.spans) with ordinality s(v, n)),
+  -- Each model's price looked up once per batch, not once per span.
+  priced as (
+    select m.model, p.input_price_per_mtok, p.output_price_per_mtok
+      from (select distinct i.model from input i where i.model is not null) m
+      cross join lateral private.model_price(m.model) p),
   tr as (
     select distinct on (i.owner_id, i.trace_id) i.owner_id, i.trace_id, i.name, i.span_id, i.parent_span_id, i.service, i.resource,
            min(i.started_at) over w as started_at, max(i.ended_at) over w as ended_at
@@ -209,13 +233,13 @@ begin
                                     started_at, ended_at, model, provider, input_tokens, output_tokens, cost_usd, attributes)
     select t.id, i.owner_id, i.span_id, i.parent_span_id, i.name, i.kind, i.status, i.status_message, i.service, i.scope,
            i.started_at, i.ended_at, i.model, i.provider, i.input_tokens, i.output_tokens,
-           coalesce(i.cost_usd, case when i.model is not null and (i.input_tokens is not null or i.output_tokens is not null) then
-             (select round((coalesce(i.input_tokens, 0) * p.input_price_per_mtok + coalesce(i.output_tokens, 0) * p.output_price_per_mtok)
-                           / 1000000, 8)
-                from private.model_price(i.model) p) end),
+           coalesce(i.cost_usd, case when i.input_tokens is not null or i.output_tokens is not null then
+             round((coalesce(i.input_tokens, 0) * p.input_price_per_mtok + coalesce(i.output_tokens, 0) * p.output_price_per_mtok)
+                   / 1000000, 8) end),
            i.attributes
       from input i
       join t on t.trace_id = i.trace_id and t.owner_id is not distinct from i.owner_id
+      left join priced p on p.model = i.model
      order by i.n
     on conflict on constraint spans_trace_span_id_key do nothing
     returning sp.id, sp.trace, sp.owner_id, sp.span_id, sp.parent_span_id, sp.name, sp.status, sp.service, sp.started_at, sp.ended_at,
@@ -223,11 +247,14 @@ begin
   e as (
     insert into public.events (trace, span, owner_id, name, occurred_at, attributes)
     select s.trace, s.id, s.owner_id, ev ->> 'name', private.unix_ns(ev ->> 'time_ns'), coalesce(nullif(ev -> 'attributes', 'null'), '{}')
-      from s
-      join t on t.id = s.trace
-      join lateral (select i.events from input i
-                     where i.trace_id = t.trace_id and i.owner_id is not distinct from t.owner_id and i.span_id = s.span_id
-                     order by i.n limit 1) i on true
+      -- Only the spans that have events, each span's first occurrence in the input; joined, not looked up
+      -- per span (a lookup per stored span reads the whole input each time).
+      from (select distinct on (i.owner_id, i.trace_id, i.span_id) i.owner_id, i.trace_id, i.span_id, i.events
+              from input i
+             where jsonb_array_length(i.events) > 0
+             order by i.owner_id, i.trace_id, i.span_id, i.n) i
+      join t on t.trace_id = i.trace_id and t.owner_id is not distinct from i.owner_id
+      join s on s.trace = t.id and s.span_id = i.span_id
       cross join jsonb_array_elements(i.events) ev
     returning 1)
   select (select count(*) from t), (select count(*) from s), (select count(*) from e),

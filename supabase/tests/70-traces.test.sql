@@ -3,7 +3,7 @@
 -- span and field, writing nothing), and row level security (owners read their own, nobody writes directly).
 begin;
 \ir helpers/test_helpers.psql
-select plan(33);
+select plan(34);
 
 select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
@@ -82,6 +82,10 @@ select throws_ok($$ select public.ingest_spans(jsonb_build_array(pg_temp.span('d
   '22023', 'spans[0]: input_tokens must be null or a whole number from 0 to 2147483647', 'negative tokens are refused');
 select throws_ok($$ select public.ingest_spans(jsonb_build_array(pg_temp.span('d', '1', null, 'x', 0, 1, '{"kind": "sideways"}'))) $$,
   '22023', 'spans[0]: kind must be internal, server, client, producer or consumer', 'an unknown kind is refused');
+select throws_ok($$ select public.ingest_spans(jsonb_build_array(pg_temp.span('d', '1', null, 'x', 0, 1,
+    '{"events": [{"name": "ok", "time_ns": "1700000000000000000"}, {"name": "no time"}]}'))) $$,
+  '22023', 'spans[0]: each event needs a name (1 to 1000 characters), time_ns (Unix nanoseconds) and optional attributes object',
+  'an event without its time is refused');
 select throws_ok($$ select public.ingest_spans('{"spans": []}') $$, '22023', 'spans must be a JSON array of spans', 'spans must be an array');
 select throws_ok($$ select public.ingest_spans((select jsonb_agg(pg_temp.span('e', '1', null, 'x', 0, 1)) from generate_series(1, 10001))) $$,
   '22023', 'spans: at most 10000 spans per call, got 10001', 'a batch is at most 10,000 spans');
