@@ -102,16 +102,22 @@ function list(o: Obj, camel: string, path: string): Obj[] {
   return v as Obj[]
 }
 
+// Two hex digits per byte value, and the id patterns, built once: ids are decoded for every span.
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'))
+const ID_PATTERN: Record<number, RegExp> = { 8: /^[0-9a-f]{16}$/, 16: /^[0-9a-f]{32}$/ }
+
 function hexId(v: unknown, bytes: number, path: string, required: boolean): string | null {
   if (v === undefined || v === null || v === '' || (v instanceof Uint8Array && v.length === 0)) {
     if (required) throw new OtlpError(path, `is required (${bytes * 2} hex digits)`)
     return null
   }
   let hex: string
-  if (v instanceof Uint8Array) hex = [...v].map((b) => b.toString(16).padStart(2, '0')).join('')
-  else if (typeof v === 'string') hex = v.toLowerCase()
+  if (v instanceof Uint8Array) {
+    hex = ''
+    for (const b of v) hex += HEX[b]
+  } else if (typeof v === 'string') hex = v.toLowerCase()
   else throw new OtlpError(path, `must be ${bytes * 2} hex digits`)
-  if (!new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(hex)) {
+  if (!ID_PATTERN[bytes].test(hex)) {
     throw new OtlpError(
       path,
       `must be ${bytes * 2} hex digits, got ${JSON.stringify(String(v).slice(0, 40))} (OTLP/JSON encodes ids as hex)`,
