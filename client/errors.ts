@@ -6,6 +6,7 @@
 //                    or a missing / unknown RPC argument (PGRST202 when the function exists with other arguments)
 //   unauthorized     no valid session (401: missing/expired JWT, anon calling a member-only function)
 //   forbidden        signed in but not allowed (403, 42501)
+//   rate_limited     a rate limit or quota is used up (429, PT429); retryAfterSeconds says how long to wait
 //   network          the request never got an HTTP answer
 //   server           anything else the server reports (5xx, unknown function, …)
 //   unexpected_response  the answer did not have the documented shape
@@ -17,6 +18,7 @@ export type MemoryErrorCode =
   | 'invalid_input'
   | 'unauthorized'
   | 'forbidden'
+  | 'rate_limited'
   | 'network'
   | 'server'
   | 'unexpected_response'
@@ -29,11 +31,20 @@ export class MemoryError extends Error {
   readonly status: number | null
   readonly details: string | null
   readonly hint: string | null
+  /** For rate_limited: seconds until the limit's window ends (Retry-After), when the server said. */
+  readonly retryAfterSeconds: number | null
 
   constructor(
     code: MemoryErrorCode,
     message: string,
-    opts: { cause?: unknown; sqlstate?: string | null; status?: number | null; details?: string | null; hint?: string | null } = {},
+    opts: {
+      cause?: unknown
+      sqlstate?: string | null
+      status?: number | null
+      details?: string | null
+      hint?: string | null
+      retryAfterSeconds?: number | null
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'MemoryError'
@@ -42,6 +53,21 @@ export class MemoryError extends Error {
     this.status = opts.status ?? null
     this.details = opts.details ?? null
     this.hint = opts.hint ?? null
+    this.retryAfterSeconds = opts.retryAfterSeconds ?? null
+  }
+}
+
+/**
+ * Seconds to wait from a rate-limited answer: the Retry-After header when the caller can read it, else the
+ * retry_after_seconds of PT429's JSON details (supabase-js does not expose an RPC's response headers).
+ */
+export function retryAfterFrom(details: string | null | undefined, header?: string | null): number | null {
+  if (header && /^\d+$/.test(header.trim())) return Number(header.trim())
+  try {
+    const n = JSON.parse(details ?? '')?.retry_after_seconds
+    return typeof n === 'number' && n >= 0 ? n : null
+  } catch {
+    return null
   }
 }
 
@@ -52,6 +78,7 @@ const UNAUTHORIZED = new Set(['PGRST301', 'PGRST302', 'PGRST303'])
 /** The SDK code for a PostgREST error (`code` is a SQLSTATE or PGRSTnnn, `status` the HTTP status). */
 export function codeFor(sqlstate: string, status: number): MemoryErrorCode {
   if (sqlstate === 'PT404' || sqlstate === 'P0002' || sqlstate === 'PGRST116') return 'not_found'
+  if (sqlstate === 'PT429' || status === 429) return 'rate_limited'
   if (CONFLICT.has(sqlstate) || status === 409) return 'conflict'
   if (sqlstate.startsWith('22') || INVALID_INPUT.has(sqlstate) || status === 413) return 'invalid_input'
   if (UNAUTHORIZED.has(sqlstate) || status === 401) return 'unauthorized'
@@ -101,6 +128,7 @@ export function fromPostgrestError(error: PostgrestError, status: number, contex
     status,
     details: error.details || null,
     hint: error.hint || null,
+    retryAfterSeconds: code === 'rate_limited' ? retryAfterFrom(error.details) : null,
   })
 }
 
@@ -114,6 +142,7 @@ export function codeForStatus(status: number): MemoryErrorCode {
   if (status === 403) return 'forbidden'
   if (status === 404) return 'not_found'
   if (status === 409) return 'conflict'
+  if (status === 429) return 'rate_limited'
   if (status === 0) return 'network'
   return 'server'
 }
@@ -141,7 +170,12 @@ export async function fromFunctionsError(error: unknown, fn: string): Promise<Me
     } catch {
       // not JSON: keep the status line
     }
-    return new MemoryError(codeForStatus(status), message, { cause: error, status, details: code })
+    return new MemoryError(codeForStatus(status), message, {
+      cause: error,
+      status,
+      details: code,
+      retryAfterSeconds: status === 429 ? retryAfterFrom(null, context.headers.get('retry-after')) : null,
+    })
   }
   if (name === 'FunctionsRelayError') {
     const status = context instanceof Response ? context.status : null

@@ -311,6 +311,7 @@ export type Database = {
           dims: number
           hnsw_ef_construction: number
           hnsw_m: number
+          input_price_per_mtok: number
           is_default: boolean
           max_batch_inputs: number
           max_batch_tokens: number
@@ -335,6 +336,7 @@ export type Database = {
           dims: number
           hnsw_ef_construction?: number
           hnsw_m?: number
+          input_price_per_mtok?: number
           is_default?: boolean
           max_batch_inputs?: number
           max_batch_tokens?: number
@@ -358,6 +360,7 @@ export type Database = {
           dims?: number
           hnsw_ef_construction?: number
           hnsw_m?: number
+          input_price_per_mtok?: number
           is_default?: boolean
           max_batch_inputs?: number
           max_batch_tokens?: number
@@ -416,6 +419,59 @@ export type Database = {
             isOneToOne: false
             referencedRelation: 'embedding_models'
             referencedColumns: ['name']
+          },
+        ]
+      }
+      events: {
+        Row: {
+          attributes: NonNullable<Json>
+          id: number
+          name: string
+          occurred_at: string
+          owner_id: string | null
+          span: number
+          trace: string
+        }
+        ComputedFields: never
+        Insert: {
+          attributes?: NonNullable<Json>
+          id?: never
+          name: string
+          occurred_at: string
+          owner_id?: string | null
+          span: number
+          trace: string
+        }
+        Update: {
+          attributes?: NonNullable<Json>
+          id?: never
+          name?: string
+          occurred_at?: string
+          owner_id?: string | null
+          span?: number
+          trace?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'events_span_fkey'
+            columns: ['span']
+            isOneToOne: false
+            referencedRelation: 'spans'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'events_trace_fkey'
+            columns: ['trace']
+            isOneToOne: false
+            referencedRelation: 'slow_traces'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'events_trace_fkey'
+            columns: ['trace']
+            isOneToOne: false
+            referencedRelation: 'traces'
+            referencedColumns: ['id']
           },
         ]
       }
@@ -620,6 +676,40 @@ export type Database = {
         }
         Relationships: []
       }
+      rate_limit_counters: {
+        Row: {
+          hits: number
+          id: number
+          key: string
+          limit: number
+          owner_id: string | null
+          updated_at: string
+          window_seconds: number
+          window_start: string
+        }
+        ComputedFields: never
+        Insert: {
+          hits: number
+          id?: never
+          key: string
+          limit: number
+          owner_id?: string | null
+          updated_at?: string
+          window_seconds: number
+          window_start: string
+        }
+        Update: {
+          hits?: number
+          id?: never
+          key?: string
+          limit?: number
+          owner_id?: string | null
+          updated_at?: string
+          window_seconds?: number
+          window_start?: string
+        }
+        Relationships: []
+      }
       scheduled_tasks: {
         Row: {
           active: boolean
@@ -694,6 +784,94 @@ export type Database = {
         }
         Relationships: []
       }
+      spans: {
+        Row: {
+          attributes: NonNullable<Json>
+          cost_usd: number | null
+          created_at: string
+          duration_ms: number | null
+          ended_at: string
+          id: number
+          input_tokens: number | null
+          kind: Database['public']['Enums']['span_kind']
+          model: string | null
+          name: string
+          output_tokens: number | null
+          owner_id: string | null
+          parent_span_id: string | null
+          provider: string | null
+          scope: string | null
+          service: string | null
+          span_id: string
+          started_at: string
+          status: Database['public']['Enums']['span_status']
+          status_message: string | null
+          trace: string
+        }
+        ComputedFields: never
+        Insert: {
+          attributes?: NonNullable<Json>
+          cost_usd?: number | null
+          created_at?: string
+          duration_ms?: never
+          ended_at: string
+          id?: never
+          input_tokens?: number | null
+          kind?: Database['public']['Enums']['span_kind']
+          model?: string | null
+          name: string
+          output_tokens?: number | null
+          owner_id?: string | null
+          parent_span_id?: string | null
+          provider?: string | null
+          scope?: string | null
+          service?: string | null
+          span_id: string
+          started_at: string
+          status?: Database['public']['Enums']['span_status']
+          status_message?: string | null
+          trace: string
+        }
+        Update: {
+          attributes?: NonNullable<Json>
+          cost_usd?: number | null
+          created_at?: string
+          duration_ms?: never
+          ended_at?: string
+          id?: never
+          input_tokens?: number | null
+          kind?: Database['public']['Enums']['span_kind']
+          model?: string | null
+          name?: string
+          output_tokens?: number | null
+          owner_id?: string | null
+          parent_span_id?: string | null
+          provider?: string | null
+          scope?: string | null
+          service?: string | null
+          span_id?: string
+          started_at?: string
+          status?: Database['public']['Enums']['span_status']
+          status_message?: string | null
+          trace?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'spans_trace_fkey'
+            columns: ['trace']
+            isOneToOne: false
+            referencedRelation: 'slow_traces'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'spans_trace_fkey'
+            columns: ['trace']
+            isOneToOne: false
+            referencedRelation: 'traces'
+            referencedColumns: ['id']
+          },
+        ]
+      }
       tools: {
         Row: {
           created_at: string
@@ -719,6 +897,107 @@ export type Database = {
           metadata?: NonNullable<Json>
           parameters?: NonNullable<Json>
           updated_at?: string
+        }
+        Relationships: []
+      }
+      traces: {
+        Row: {
+          attributes: NonNullable<Json>
+          cost_usd: number
+          created_at: string
+          duration_ms: number | null
+          ended_at: string
+          error_count: number
+          id: string
+          input_tokens: number
+          models: string[]
+          name: string
+          output_tokens: number
+          owner_id: string | null
+          root_span_id: string | null
+          service: string | null
+          source: string
+          span_count: number
+          started_at: string
+          status: Database['public']['Enums']['span_status']
+          trace_id: string
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          attributes?: NonNullable<Json>
+          cost_usd?: number
+          created_at?: string
+          duration_ms?: never
+          ended_at: string
+          error_count?: number
+          id?: string
+          input_tokens?: number
+          models?: string[]
+          name: string
+          output_tokens?: number
+          owner_id?: string | null
+          root_span_id?: string | null
+          service?: string | null
+          source?: string
+          span_count?: number
+          started_at: string
+          status?: Database['public']['Enums']['span_status']
+          trace_id: string
+          updated_at?: string
+        }
+        Update: {
+          attributes?: NonNullable<Json>
+          cost_usd?: number
+          created_at?: string
+          duration_ms?: never
+          ended_at?: string
+          error_count?: number
+          id?: string
+          input_tokens?: number
+          models?: string[]
+          name?: string
+          output_tokens?: number
+          owner_id?: string | null
+          root_span_id?: string | null
+          service?: string | null
+          source?: string
+          span_count?: number
+          started_at?: string
+          status?: Database['public']['Enums']['span_status']
+          trace_id?: string
+          updated_at?: string
+        }
+        Relationships: []
+      }
+      usage_counters: {
+        Row: {
+          cost_usd: number
+          input_tokens: number
+          output_tokens: number
+          owner_id: string
+          updated_at: string
+          window_seconds: number
+          window_start: string
+        }
+        ComputedFields: never
+        Insert: {
+          cost_usd?: number
+          input_tokens?: number
+          output_tokens?: number
+          owner_id: string
+          updated_at?: string
+          window_seconds: number
+          window_start: string
+        }
+        Update: {
+          cost_usd?: number
+          input_tokens?: number
+          output_tokens?: number
+          owner_id?: string
+          updated_at?: string
+          window_seconds?: number
+          window_start?: string
         }
         Relationships: []
       }
@@ -873,6 +1152,18 @@ export type Database = {
       }
     }
     Views: {
+      cost_per_model_per_day: {
+        Row: {
+          calls: number | null
+          cost_usd: number | null
+          day: string | null
+          input_tokens: number | null
+          model: string | null
+          output_tokens: number | null
+        }
+        ComputedFields: never
+        Relationships: []
+      }
       embedding_status: {
         Row: {
           content_hash: string | null
@@ -914,6 +1205,120 @@ export type Database = {
           source_table?: string | null
           status?: string | null
         }
+        Relationships: []
+      }
+      failures_per_day: {
+        Row: {
+          day: string | null
+          failures: number | null
+          kind: string | null
+          last_error: string | null
+          last_failed_at: string | null
+          name: string | null
+          service: string | null
+        }
+        ComputedFields: never
+        Relationships: []
+      }
+      latency_percentiles: {
+        Row: {
+          calls: number | null
+          errors: number | null
+          kind: string | null
+          max_ms: number | null
+          mean_ms: number | null
+          name: string | null
+          p50_ms: number | null
+          p95_ms: number | null
+          p99_ms: number | null
+        }
+        ComputedFields: never
+        Relationships: []
+      }
+      model_costs: {
+        Row: {
+          calls: number | null
+          cost_at_current_prices_usd: number | null
+          cost_usd: number | null
+          first_call_at: string | null
+          input_price_per_mtok: number | null
+          input_tokens: number | null
+          last_call_at: string | null
+          model: string | null
+          output_price_per_mtok: number | null
+          output_tokens: number | null
+          priced_as: string | null
+          unpriced_calls: number | null
+        }
+        ComputedFields: never
+        Relationships: []
+      }
+      pipeline_health: {
+        Row: {
+          dead_lettered_total: number | null
+          description: string | null
+          error: string | null
+          failures_last_24_hours: number | null
+          jobs_enqueued_total: number | null
+          lag_seconds: number | null
+          measured_at: string | null
+          pipeline: string | null
+          processed_last_5_minutes: number | null
+          queue_depth: number | null
+          queue_name: string | null
+        }
+        ComputedFields: never
+        Relationships: []
+      }
+      rate_limits: {
+        Row: {
+          key: string | null
+          kind: string | null
+          limit: number | null
+          owner_id: string | null
+          remaining: number | null
+          resets_at: string | null
+          used: number | null
+          window_seconds: number | null
+          window_start: string | null
+        }
+        ComputedFields: never
+        Relationships: []
+      }
+      scheduled_jobs: {
+        Row: {
+          active: boolean
+          command: string
+          failures_last_24_hours: number | null
+          jobid: number
+          jobname: string | null
+          last_duration_ms: number | null
+          last_message: string | null
+          last_run_at: string | null
+          last_status: string | null
+          runs_last_24_hours: number | null
+          schedule: string
+        }
+        ComputedFields: never
+        Relationships: []
+      }
+      slow_traces: {
+        Row: {
+          cost_usd: number
+          duration_ms: number | null
+          id: string
+          input_tokens: number
+          name: string
+          output_tokens: number
+          owner_id: string | null
+          service: string | null
+          source: string
+          span_count: number
+          started_at: string
+          status: Database['public']['Enums']['span_status']
+          trace_id: string
+        }
+        ComputedFields: never
         Relationships: []
       }
     }
@@ -1057,6 +1462,16 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      check_limits: {
+        Args: { rule: string }
+        Returns: Database['public']['CompositeTypes']['rate_limit_result']
+        SetofOptions: {
+          from: '*'
+          to: 'rate_limit_result'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -1454,6 +1869,7 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      ingest_spans: { Args: { owner_id?: string; source?: string; spans: Json }; Returns: Json }
       kw_match_documents: {
         Args: { match_count?: number; query_text: string }
         Returns: {
@@ -1594,6 +2010,16 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'workflows'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      rate_limit_hit: {
+        Args: { key: string; limit: number; window_seconds: number }
+        Returns: Database['public']['CompositeTypes']['rate_limit_result']
+        SetofOptions: {
+          from: '*'
+          to: 'rate_limit_result'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -1812,6 +2238,8 @@ export type Database = {
     }
     Enums: {
       message_role: 'system' | 'user' | 'assistant' | 'tool'
+      span_kind: 'internal' | 'server' | 'client' | 'producer' | 'consumer'
+      span_status: 'unset' | 'ok' | 'error'
       workflow_status: 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled'
       workflow_step_status: 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled'
     }
@@ -1891,6 +2319,16 @@ export type Database = {
         messages: Database['public']['CompositeTypes']['memory_message'][] | null
         next_cursor: string | null
         has_more: boolean | null
+      }
+      rate_limit_result: {
+        allowed: boolean | null
+        key: string | null
+        hits: number | null
+        limit: number | null
+        remaining: number | null
+        window_seconds: number | null
+        resets_at: string | null
+        retry_after_seconds: number | null
       }
       scheduled_task_details: {
         task: Database['public']['Tables']['scheduled_tasks']['Row'] | null
@@ -2054,6 +2492,8 @@ export const Constants = {
   public: {
     Enums: {
       message_role: ['system', 'user', 'assistant', 'tool'],
+      span_kind: ['internal', 'server', 'client', 'producer', 'consumer'],
+      span_status: ['unset', 'ok', 'error'],
       workflow_status: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'],
       workflow_step_status: ['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled'],
     },

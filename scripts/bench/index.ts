@@ -3,7 +3,8 @@ import { apiConcurrency } from './api-concurrency.ts'
 import { embeddings } from './embeddings.ts'
 import type { Bench } from './lib.ts'
 import { memoryCore } from './memory-core.ts'
+import { observability } from './observability.ts'
 import { retrieval } from './retrieval.ts'
 import { workflows } from './workflows.ts'
 
-export const BENCHES: Bench[] = [memoryCore, retrieval, apiConcurrency, embeddings, workflows]
+export const BENCHES: Bench[] = [memoryCore, retrieval, apiConcurrency, embeddings, workflows, observability]

@@ -5,6 +5,7 @@
 //   /realtime/v1/websocket     Realtime (Phoenix protocol subset used by realtime-js)
 //   /realtime/v1/api/broadcast Realtime's HTTP broadcast (realtime-js send() before joining, httpSend())
 //   /functions/v1/<name>/...   Edge Functions (JWT checked unless verify_jwt = false)
+//   /dashboard/                the ops dashboard page (stack/dashboard/; local only)
 //   /health                    liveness
 // No request can bring it down: the target is parsed without trusting the Host header and a bad one is a
 // 400; percent-decoding errors are 400s; anything thrown while routing becomes a JSON 500 (never an
@@ -20,6 +21,7 @@ import type { GatewayContext } from './context.ts'
 import { ApiError, CORS_HEADERS, decodePathSegment, requestUrl, sendError, sendJson } from './http.ts'
 import { handleAuth } from '../auth/server.ts'
 import { handleRest } from '../postgrest/handler.ts'
+import { serveDashboard } from '../dashboard/static.ts'
 import { Realtime } from '../realtime/server.ts'
 
 export class Gateway {
@@ -97,6 +99,8 @@ export class Gateway {
         await this.realtime.handleHttpBroadcast(req, res, url)
       } else if (url.pathname.startsWith('/functions/v1/')) {
         await this.functions(req, res, url)
+      } else if (url.pathname === '/dashboard' || url.pathname.startsWith('/dashboard/')) {
+        await serveDashboard(this.ctx, res, url)
       } else {
         sendJson(res, 404, { message: `no route matched ${req.method} ${url.pathname}` })
       }

@@ -7,6 +7,7 @@
 //                     searched like the query and the ranked lists are fused.
 // A failure — no key, HTTP error, timeout, a reply without text — is a ProviderError with a code.
 import { endpoint, postJson, ProviderError } from './provider-http.ts'
+import { recordUsage, withSpan } from './tracing.ts'
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1'
 
@@ -43,30 +44,42 @@ export function createChatClient(config: ChatConfig, opts: ChatOptions): ChatCli
   const url = endpoint(base, 'chat/completions')
   return {
     model: config.model,
-    async complete(messages, signal) {
-      const key = opts.env(keyEnv)
-      // A variable the settings name must exist, and OpenAI refuses anonymous calls; a self-hosted server
-      // (Ollama, vLLM) may need no key.
-      if (!key && (config.apiKeyEnv !== null || config.baseUrl === null)) {
-        throw new ProviderError('config', `environment variable ${keyEnv} is not set (the chat API key)`)
-      }
-      const reply = await postJson(url, { model: config.model, messages, max_tokens: config.maxTokens }, {
-        timeoutMs: config.timeoutMs,
-        key,
-        signal,
-        fetch: opts.fetch,
-      })
-      const choices = (reply as { choices?: unknown })?.choices
-      if (!Array.isArray(choices) || choices.length === 0) {
-        throw new ProviderError('bad_reply', `${url}: reply has no "choices"`)
-      }
-      const content = (choices[0] as { message?: { content?: unknown } })?.message?.content
-      if (typeof content !== 'string') {
-        throw new ProviderError('bad_reply', `${url}: choices[0].message.content is not a string`)
-      }
-      if (!content.trim()) throw new ProviderError('bad_reply', `${url}: the model returned no text`)
-      return content
-    },
+    complete: (messages, signal) =>
+      withSpan(`chat ${config.model}`, {
+        kind: 'client',
+        attributes: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.request.model': config.model,
+          'gen_ai.request.max_tokens': config.maxTokens,
+        },
+      }, () => complete(messages, signal)),
+  }
+
+  async function complete(messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
+    const key = opts.env(keyEnv)
+    // A variable the settings name must exist, and OpenAI refuses anonymous calls; a self-hosted server
+    // (Ollama, vLLM) may need no key.
+    if (!key && (config.apiKeyEnv !== null || config.baseUrl === null)) {
+      throw new ProviderError('config', `environment variable ${keyEnv} is not set (the chat API key)`)
+    }
+    const reply = await postJson(url, { model: config.model, messages, max_tokens: config.maxTokens }, {
+      timeoutMs: config.timeoutMs,
+      key,
+      signal,
+      fetch: opts.fetch,
+    })
+    const usage = (reply as { usage?: { prompt_tokens?: number; completion_tokens?: number } })?.usage
+    recordUsage({ model: config.model, inputTokens: usage?.prompt_tokens, outputTokens: usage?.completion_tokens })
+    const choices = (reply as { choices?: unknown })?.choices
+    if (!Array.isArray(choices) || choices.length === 0) {
+      throw new ProviderError('bad_reply', `${url}: reply has no "choices"`)
+    }
+    const content = (choices[0] as { message?: { content?: unknown } })?.message?.content
+    if (typeof content !== 'string') {
+      throw new ProviderError('bad_reply', `${url}: choices[0].message.content is not a string`)
+    }
+    if (!content.trim()) throw new ProviderError('bad_reply', `${url}: the model returned no text`)
+    return content
   }
 }
 

@@ -12,6 +12,7 @@
 // missing API key, an unknown provider or provider model (HTTP 404, model_not_found), a key the provider
 // refuses (HTTP 401/403): the worker dead-letters those jobs at once. Messages never contain the API key.
 import { hashEmbedding } from './hash-embedding.ts'
+import { knownInputTokens, recordUsage, withSpan } from './tracing.ts'
 
 export type ProviderName = 'openai' | 'supabase-ai' | 'hash'
 
@@ -66,7 +67,32 @@ export interface ProviderOptions {
   fetch?: typeof fetch
 }
 
+/**
+ * The provider of `model`. Each call is a client span `embeddings <model>` of the current trace (model,
+ * batch size, input tokens: as the provider reports them, as the caller counted them, or counted with the
+ * model's tokenizer after the response) — see ./tracing.ts.
+ */
 export function createProvider(model: EmbeddingModelConfig, opts: ProviderOptions): EmbeddingProvider {
+  const provider = untracedProvider(model, opts)
+  return {
+    embed: (texts, signal) =>
+      withSpan(`embeddings ${model.name}`, {
+        kind: 'client',
+        attributes: {
+          'gen_ai.operation.name': 'embeddings',
+          'gen_ai.request.model': model.name,
+          'embeddings.batch_size': texts.length,
+        },
+      }, async (span) => {
+        span?.setUsage({ model: model.name, provider: model.provider, inputTokens: knownInputTokens() })
+        const vectors = await provider.embed(texts, signal)
+        span?.countTokensLater(texts, (model as { tokenizer?: string }).tokenizer ?? 'cl100k_base')
+        return vectors
+      }),
+  }
+}
+
+function untracedProvider(model: EmbeddingModelConfig, opts: ProviderOptions): EmbeddingProvider {
   switch (model.provider) {
     case 'openai':
       return openaiProvider(model, opts)
@@ -158,6 +184,7 @@ function openaiProvider(model: EmbeddingModelConfig, opts: ProviderOptions): Emb
         )
       }
       const data = (json as { data?: unknown })?.data
+      recordUsage({ inputTokens: (json as { usage?: { prompt_tokens?: number } })?.usage?.prompt_tokens })
       if (!Array.isArray(data)) {
         throw new EmbeddingError('bad_reply', `${model.name}: reply has no "data" array: ${clip(text, 200)}`)
       }

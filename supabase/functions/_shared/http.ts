@@ -26,13 +26,22 @@ export function errorResponse(
 
 /** An error a handler answers with: thrown anywhere below it, turned into errorResponse at the top. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Extra response headers (e.g. Retry-After of a 429). */
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message)
     this.name = 'HttpError'
   }
 
   toResponse(): Response {
-    return errorResponse(this.status, this.code, this.message, this.status === 405 ? { allow: 'POST, OPTIONS' } : {})
+    return errorResponse(this.status, this.code, this.message, {
+      ...(this.status === 405 ? { allow: 'POST, OPTIONS' } : {}),
+      ...this.headers,
+    })
   }
 }
 

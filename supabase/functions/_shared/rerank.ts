@@ -10,6 +10,7 @@
 // twice, every score a finite number — and a failure is a ProviderError (./provider-http.ts) with a
 // code; the key comes from the environment variable the settings name and never appears in a message.
 import { endpoint, postJson, ProviderError } from './provider-http.ts'
+import { withSpan } from './tracing.ts'
 
 export type RerankProviderName = 'cohere' | 'jina' | 'voyage' | 'tei'
 
@@ -79,8 +80,15 @@ export function createReranker(config: RerankConfig, opts: RerankerOptions): Rer
       const top = Math.max(1, Math.min(topN, documents.length))
       const url = endpoint(base, 'rerank')
       const body = requestBody(config, query, documents, top)
-      const reply = await postJson(url, body, { timeoutMs: config.timeoutMs, key, signal, fetch: opts.fetch })
-      return parseReply(config.provider, url, reply, documents.length).slice(0, top)
+      // A client span of the current trace (./tracing.ts), with the pool size and the model.
+      return withSpan(`rerank ${config.model ?? config.provider}`, {
+        kind: 'client',
+        attributes: { 'gen_ai.operation.name': 'rerank', 'rerank.documents': documents.length, 'rerank.top_n': top },
+      }, async (span) => {
+        span?.setUsage({ model: config.model ?? null, provider: config.provider })
+        const reply = await postJson(url, body, { timeoutMs: config.timeoutMs, key, signal, fetch: opts.fetch })
+        return parseReply(config.provider, url, reply, documents.length).slice(0, top)
+      })
     },
   }
 }

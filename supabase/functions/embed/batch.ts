@@ -10,6 +10,7 @@
 // batch limits go back to the queue without using an attempt.
 import { createProvider, EmbeddingError, type EmbeddingProvider, poolVectors } from '../_shared/embeddings.ts'
 import { encode, encoding, splitTokens } from '../_shared/tokenizer.ts'
+import { withKnownInputTokens } from '../_shared/tracing.ts'
 import type { EmbeddingSettings, Job, JobFailure, JobStore, ModelRow, StoredEmbedding } from './jobs.ts'
 
 export interface BatchOptions {
@@ -187,7 +188,11 @@ export async function processBatch(deps: BatchDeps, opts: BatchOptions = {}): Pr
 
     let vectors: number[][]
     try {
-      vectors = await provider.embed(batch.flatMap((u) => u.pieces.map((p) => p.text)))
+      // The tokens are counted already (prepareInputs); the trace's span takes that count.
+      vectors = await withKnownInputTokens(
+        tokens,
+        () => provider.embed(batch.flatMap((u) => u.pieces.map((p) => p.text))),
+      )
     } catch (err) {
       const message = describe(err)
       const jobIds = batch.flatMap((u) => u.msgIds)

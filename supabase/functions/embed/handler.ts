@@ -6,6 +6,7 @@
 //   207 { done, failed, dead_lettered, dropped, deferred, errors }   per-job outcomes (msg ids)
 //   400 invalid body · 401 no bearer token · 403 not service_role · 405 not POST · 500 database unreachable
 // Errors are { error: { code, message } }.
+import { annotate, traced, traceMethods } from '../_shared/tracing.ts'
 import { type BatchDeps, type BatchOptions, processBatch } from './batch.ts'
 import { connect, type JobStore, postgresJobStore, type Sql } from './jobs.ts'
 
@@ -91,7 +92,18 @@ export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise
     const opts = parseOptions(body)
     if (typeof opts === 'string') return error(400, 'invalid_request', opts)
     try {
-      const report = await processBatch({ store: store(), env, providerFor: deps.providerFor }, opts)
+      // traceMethods: each queue call (read, complete, fail, defer) is a span of the request's trace.
+      const report = await processBatch(
+        { store: traceMethods(store(), 'jobs'), env, providerFor: deps.providerFor },
+        opts,
+      )
+      annotate({
+        'embed.jobs_done': report.done.length,
+        'embed.jobs_failed': report.failed.length,
+        'embed.jobs_dead_lettered': report.dead_lettered.length,
+        'embed.jobs_dropped': report.dropped.length,
+        'embed.jobs_deferred': report.deferred.length,
+      })
       return json(207, report)
     } catch (err) {
       console.error('[embed] batch failed:', err)
@@ -100,4 +112,4 @@ export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise
   }
 }
 
-export const handler = createHandler()
+export const handler = traced('embed', createHandler())

@@ -16,6 +16,7 @@
 //   the strategy used and the tokenizer chunks were measured with (the default embedding model's).
 // Errors { error: { code, message } }: 400 invalid_input (message names the field) · 401 unauthorized ·
 //   403 forbidden · 404 not_found (document_id unknown or another user's) · 405 method_not_allowed ·
+//   429 rate_limited (rate limit 'ingest' or 'ingest_rpc', or a quota; Retry-After) ·
 //   413 payload_too_large (> 5 MiB) | too_many_chunks (> setting documents.max_chunks) ·
 //   415 unsupported_media_type (not UTF-8 text) · 502 provider_error (semantic: the embedding provider
 //   failed) · 500 internal_error. Chunking finishes before the one RPC call, and the RPC is one
@@ -34,6 +35,8 @@ import {
 } from '../_shared/chunking/mod.ts'
 import { createProvider, EmbeddingError, type EmbeddingModelConfig } from '../_shared/embeddings.ts'
 import { HttpError, json, preflight } from '../_shared/http.ts'
+import { checkLimits, rateLimited } from '../_shared/limits.ts'
+import { traced, tracedFetch, withSpan } from '../_shared/tracing.ts'
 import { type IngestRequest, readIngestRequest } from './request.ts'
 
 /** The default embedding model's row, as far as chunking needs it. */
@@ -69,6 +72,11 @@ export interface HandlerDeps {
   store?: (authorization: string) => IngestStore
   /** The semantic strategy's embedder for a model; by default the model's provider (_shared/embeddings.ts). */
   embedderFor?: (model: DefaultModel, timeoutMs: number) => SentenceEmbedder
+  /**
+   * Rate limit and quota check for the caller (throws HttpError 429); by default public.check_limits('ingest')
+   * through PostgREST — or none when `store` is injected (handler tests) and this is not.
+   */
+  limits?: (authorization: string) => Promise<void>
 }
 
 const MODEL_COLUMNS =
@@ -86,6 +94,9 @@ interface PostgrestLikeError {
 export function fromPostgrest(err: PostgrestLikeError, status?: number): HttpError {
   const code = err.code ?? ''
   const message = err.message + (err.hint ? ` (${err.hint})` : '')
+  if (code === 'PT429' || status === 429) {
+    return rateLimited(new Headers(), { message: err.message, details: err.details })
+  }
   if (code === 'PT404' || status === 404) return new HttpError(404, 'not_found', message)
   if (code.startsWith('22') || code === '23514' || code === '23502') return new HttpError(400, 'invalid_input', message)
   if (code === '42501' || status === 403) return new HttpError(403, 'forbidden', message)
@@ -98,7 +109,8 @@ function supabaseStore(env: (name: string) => string | undefined, authorization:
   const anonKey = env('SUPABASE_ANON_KEY')
   if (!url || !anonKey) throw new HttpError(500, 'internal_error', 'SUPABASE_URL and SUPABASE_ANON_KEY must be set')
   const client = createClient(url, anonKey, {
-    global: { headers: { Authorization: authorization } },
+    // tracedFetch: each read and the RPC are client spans of the request's trace.
+    global: { headers: { Authorization: authorization }, fetch: tracedFetch() },
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
   })
   return {
@@ -130,6 +142,8 @@ function supabaseStore(env: (name: string) => string | undefined, authorization:
 export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise<Response> {
   const env = deps.env ?? ((name: string) => Deno.env.get(name))
   const storeFor = deps.store ?? ((authorization: string) => supabaseStore(env, authorization))
+  const limits = deps.limits ??
+    (deps.store ? () => Promise.resolve() : (authorization: string) => checkLimits('ingest', authorization, env))
   const embedderFor = deps.embedderFor ?? ((model: DefaultModel, timeoutMs: number): SentenceEmbedder => {
     const provider = createProvider(model, { env, timeoutMs })
     return {
@@ -149,7 +163,11 @@ export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise
       if (!authorization || !/^Bearer\s+\S+$/i.test(authorization)) {
         throw new HttpError(401, 'unauthorized', 'missing Authorization: Bearer <access token>')
       }
+      // Started before the body is read, awaited before anything is spent.
+      const gate = limits(authorization)
+      gate.catch(() => {})
       const input = await readIngestRequest(req)
+      await gate
       const store = storeFor(authorization)
       const { model, maxChunks, providerTimeoutMs } = await store.config()
       if (!model) throw new HttpError(500, 'internal_error', 'no default embedding model (embedding_models.is_default)')
@@ -187,10 +205,16 @@ async function ingest(
   }
   let chunks
   try {
-    chunks = await chunkDocument(input.content, input.title, input, {
-      tokenizer,
-      maxChunks,
-      embedder: semantic ? embedderFor(model, providerTimeoutMs) : undefined,
+    chunks = await withSpan('chunk', {
+      attributes: { 'chunk.strategy': input.strategy, 'chunk.tokens': input.chunk_tokens },
+    }, async (span) => {
+      const out = await chunkDocument(input.content, input.title, input, {
+        tokenizer,
+        maxChunks,
+        embedder: semantic ? embedderFor(model, providerTimeoutMs) : undefined,
+      })
+      span?.setAttributes({ 'chunk.count': out.length })
+      return out
     })
   } catch (err) {
     if (err instanceof ChunkLimitError) {
@@ -225,4 +249,4 @@ async function ingest(
   return { ...result, strategy: input.strategy, tokenizer: model.tokenizer }
 }
 
-export const handler = createHandler()
+export const handler = traced('ingest', createHandler())

@@ -4,6 +4,7 @@
 // HTTP status and SQLSTATE, which the handler passes on (PT404 → 404, 22xxx → 400 …).
 import { createClient, type SupabaseClient } from 'npm:@supabase/supabase-js@2.109.0'
 import type { EmbeddingModelConfig } from '../_shared/embeddings.ts'
+import { tracedFetch } from '../_shared/tracing.ts'
 
 /** The default embedding model's row, as far as embedding a query needs it. */
 export interface QueryModel extends EmbeddingModelConfig {
@@ -60,7 +61,8 @@ export function supabaseStore(authorization: string, env: (name: string) => stri
     throw new StoreError(500, '', 'SUPABASE_URL and SUPABASE_ANON_KEY must be set for the search function')
   }
   const client: SupabaseClient = createClient(url, anonKey, {
-    global: { headers: { Authorization: authorization } },
+    // tracedFetch: each read and RPC is a client span of the request's trace.
+    global: { headers: { Authorization: authorization }, fetch: tracedFetch() },
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
   })
   return {
