@@ -145,7 +145,8 @@ async function denoTests(): Promise<void> {
   if (!files.length) return console.log('  (no test files)')
   // --allow-run: handler tests start a fresh database with Node (scripts/lib/serve-fresh-db.ts);
   // --allow-sys: postgres.js reads the host name as the functions' runtime allows it to.
-  const perms = ['--allow-net', '--allow-env', '--allow-read', '--allow-run', '--allow-sys']
+  // --allow-ffi, --allow-write: the mirror tests open LibSQL files with @libsql/client's native driver.
+  const perms = ['--allow-net', '--allow-env', '--allow-read', '--allow-run', '--allow-sys', '--allow-ffi', '--allow-write']
   const r = await run(bin('deno'), ['test', '--reporter=tap', ...perms, ...files.map((f) => relative(ROOT, f))], {
     quiet: true,
   })

@@ -344,7 +344,7 @@ begin
         join pg_attribute a on a.attrelid = src.relation and a.attname = k.name
        order by k.ord
     loop
-      parts := parts || format('%L::%s', after_key ->> col.idx, col.type);
+      parts := parts || format('%L::%s', after_key ->> col.idx::integer, col.type);
     end loop;
     after_sql := format('where (%s) > (%s)', cols, array_to_string(parts, ', '));
   end if;
@@ -494,3 +494,58 @@ create trigger settings_libsql_mirror_changed after insert or update on public.s
   for each row when (new.category = 'libsql_mirror') execute function private.libsql_mirror_settings_changed();
 
 select util.schedule_libsql_mirror();
+
+-- util.libsql_mirror_snapshot(source_table text, after_key jsonb default null, page_size integer default 1000)
+--     → table (row_key jsonb, "row" jsonb)
+--   The next `page_size` rows of a mirrored table in key order after `after_key`, each as its key and the
+--   JSON the mirror writes for it (the row of util.libsql_mirror_changes). mirror:verify compares these with
+--   LibSQL page by page. Errors: 22023 unknown source, bad key or page size. Caller: mirror:verify (postgres).
+create or replace function util.libsql_mirror_snapshot(
+  source_table text,
+  after_key jsonb default null,
+  page_size integer default 1000
+)
+returns table (row_key jsonb, "row" jsonb)
+language plpgsql
+stable
+security invoker
+set timezone to 'UTC'
+as $$
+declare
+  src util.libsql_mirror_sources;
+  cols text;
+  after_sql text := '';
+  parts text[] := '{}';
+  col record;
+  created_sql text;
+begin
+  select * into src from util.libsql_mirror_sources s where s.source_table = libsql_mirror_snapshot.source_table;
+  if not found then
+    raise exception 'unknown mirror source "%"', source_table using errcode = '22023';
+  end if;
+  if page_size is null or page_size not between 1 and 10000 then
+    raise exception 'page_size must be between 1 and 10000, got %', page_size using errcode = '22023';
+  end if;
+  if after_key is not null and (jsonb_typeof(after_key) <> 'array' or jsonb_array_length(after_key) <> cardinality(src.key_columns)) then
+    raise exception 'after_key must be a JSON array of % values', cardinality(src.key_columns) using errcode = '22023';
+  end if;
+  cols := (select string_agg(format('s.%I', c), ', ' order by o) from unnest(src.key_columns) with ordinality x(c, o));
+  if after_key is not null then
+    for col in
+      select k.name, k.ord - 1 as idx, format_type(a.atttypid, a.atttypmod) as type
+        from unnest(src.key_columns) with ordinality as k(name, ord)
+        join pg_attribute a on a.attrelid = src.relation and a.attname = k.name
+       order by k.ord
+    loop
+      parts := parts || format('%L::%s', after_key ->> col.idx::integer, col.type);
+    end loop;
+    after_sql := format('where (%s) > (%s)', cols, array_to_string(parts, ', '));
+  end if;
+  created_sql := case when exists (select from pg_attribute a where a.attrelid = src.relation and a.attname = 'created_at' and not a.attisdropped)
+    then '|| jsonb_build_object(''_created_us'', (extract(epoch from s.created_at) * 1000000)::bigint)' else '' end;
+  return query execute format('select %s, (to_jsonb(s) - $1::text[]) %s from %s s %s order by %s limit $2',
+    private.libsql_mirror_key_sql(src.key_columns, 's'), created_sql, src.relation, after_sql, cols)
+    using src.exclude_columns::text[], page_size;
+end
+$$;
+revoke all on function util.libsql_mirror_snapshot(text, jsonb, integer) from public, anon, authenticated;
