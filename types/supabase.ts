@@ -419,6 +419,46 @@ export type Database = {
           },
         ]
       }
+      libsql_mirror_failures: {
+        Row: {
+          attempts: number
+          change: NonNullable<Json>
+          failed_at: string
+          id: number
+          last_error: string
+          msg_id: number
+          owner_id: string | null
+          row_key: Json | null
+          source_table: string | null
+          version: number | null
+        }
+        ComputedFields: never
+        Insert: {
+          attempts: number
+          change: NonNullable<Json>
+          failed_at?: string
+          id?: never
+          last_error: string
+          msg_id: number
+          owner_id?: string | null
+          row_key?: Json | null
+          source_table?: string | null
+          version?: number | null
+        }
+        Update: {
+          attempts?: number
+          change?: NonNullable<Json>
+          failed_at?: string
+          id?: never
+          last_error?: string
+          msg_id?: number
+          owner_id?: string | null
+          row_key?: Json | null
+          source_table?: string | null
+          version?: number | null
+        }
+        Relationships: []
+      }
       memory_threads: {
         Row: {
           agent_id: string | null
@@ -705,7 +745,7 @@ export type Database = {
         }
       }
       create_thread: {
-        Args: { agent_id?: string; expires_at?: string; metadata?: Json; name?: string; owner_id?: string }
+        Args: { agent_id?: string; expires_at?: string; id?: string; metadata?: Json; name?: string; owner_id?: string }
         Returns: {
           agent_id: string | null
           created_at: string
@@ -995,6 +1035,7 @@ export type Database = {
       save_message: {
         Args: {
           content: string
+          id?: string
           metadata?: Json
           role: string
           thread_id: string
