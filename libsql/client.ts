@@ -35,6 +35,7 @@ export async function getLibSQLClient(opts: LibSQLOptions = {}): Promise<Client>
   const authToken = opts.authToken ?? process.env.LIBSQL_AUTH_TOKEN ?? undefined
   let client: Client
   try {
+    // A relative path (the default .data/mirror.db) gets its folder; an absolute one must exist.
     if (url.startsWith('file:') && !url.startsWith('file::memory:')) {
       const path = url.slice('file:'.length).replace(/^\/\/(localhost)?(?=\/)/, '').split('?')[0]
       if (path && !path.startsWith('/')) mkdirSync(dirname(resolve(path)), { recursive: true })
