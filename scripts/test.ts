@@ -5,6 +5,7 @@
 //   deno        deno test for Edge Function handlers (supabase/functions/tests)
 //   e2e         node:test end-to-end tests (tests/*.test.ts), each starting stacks on free ports
 // Options: --only <stage,...>   --grep <regex> (test files to run in pgtap/deno/e2e)
+import { LIBSQL_MIGRATIONS_MODULE, renderLibsqlMigrations } from './lib/libsql-migrations.ts'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -105,6 +106,11 @@ async function typecheck(): Promise<void> {
   const circles = await findImportCircles(ROOT, ['stack/**/*.ts', 'client/**/*.ts', 'scripts/**/*.ts', 'tests/**/*.ts'])
   record(circles.length === 0, 'no import circles (dpdm, type-only imports included)', secs(Date.now() - t))
   for (const c of circles) console.log(red(`      ${c.join(' → ')} → ${c[0]}`))
+  t = Date.now()
+  const bundled = existsSync(join(ROOT, LIBSQL_MIGRATIONS_MODULE)) ? readFileSync(join(ROOT, LIBSQL_MIGRATIONS_MODULE), 'utf8') : ''
+  const current = bundled === renderLibsqlMigrations(ROOT)
+  record(current, `${LIBSQL_MIGRATIONS_MODULE} matches libsql/migrations`, secs(Date.now() - t))
+  if (!current) console.log(red('      out of date: run `npm run mirror:bundle` and commit the result'))
   // Hosted Supabase offers pgmq 1.5.1 (older projects 1.4.4); the local stack has 1.11, which accepts more.
   for (const version of ['1.5.1', '1.4.4']) {
     t = Date.now()

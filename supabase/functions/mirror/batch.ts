@@ -6,7 +6,7 @@
 // after max_attempts; changes that can never apply are dead-lettered at once while the rest is applied.
 import { applyChanges } from '../_shared/libsql/apply.ts'
 import type { SqlClient } from '../_shared/libsql/sql-client.ts'
-import type { ChangeFailure, ChangeStore, MirrorSettings } from './store.ts'
+import type { ChangeFailure, ChangeStore, MirrorSettings } from './store-types.ts'
 
 export interface MirrorBatchOptions {
   batchSize?: number

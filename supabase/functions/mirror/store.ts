@@ -7,30 +7,8 @@ import type { MirrorChange } from '../_shared/libsql/apply.ts'
 
 export type Sql = ReturnType<typeof postgres>
 
-/** util.libsql_mirror_settings(). */
-export interface MirrorSettings {
-  batch_size: number
-  max_requests: number
-  max_attempts: number
-  visibility_timeout_seconds: number
-  backoff_base_seconds: number
-  backoff_max_seconds: number
-  request_timeout_milliseconds: number
-}
-
-export interface ChangeFailure {
-  msg_id: number
-  error: string
-  delay_seconds: number
-  final?: boolean
-}
-
-export interface ChangeStore {
-  settings(): Promise<MirrorSettings>
-  read(batchSize: number, visibilityTimeoutSeconds: number): Promise<MirrorChange[]>
-  complete(msgIds: number[]): Promise<number>
-  fail(failures: ChangeFailure[]): Promise<{ msg_id: number; outcome: 'retrying' | 'dead_lettered'; attempts: number }[]>
-}
+export type { ChangeFailure, ChangeStore, MirrorSettings } from './store-types.ts'
+import type { ChangeStore, MirrorSettings, ChangeFailure } from './store-types.ts'
 
 export function connect(url: string): Sql {
   return postgres(url, { prepare: false, max: 2, idle_timeout: 30, connect_timeout: 10, onnotice: () => {} })
