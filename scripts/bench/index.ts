@@ -3,6 +3,7 @@ import { apiConcurrency } from './api-concurrency.ts'
 import { embeddings } from './embeddings.ts'
 import type { Bench } from './lib.ts'
 import { memoryCore } from './memory-core.ts'
+import { mirror } from './mirror.ts'
 import { retrieval } from './retrieval.ts'
 
-export const BENCHES: Bench[] = [memoryCore, retrieval, apiConcurrency, embeddings]
+export const BENCHES: Bench[] = [memoryCore, retrieval, apiConcurrency, embeddings, mirror]
