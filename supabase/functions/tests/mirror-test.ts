@@ -166,7 +166,7 @@ Deno.test('mirror handler', opts, async (t) => {
           } else if (op < 0.9) {
             // Replays: copies of queued changes (same versions) sent again.
             const [r] = await sql`select count(*)::int as n from pgmq.send_batch('libsql_mirror', array(
-                                    select message from pgmq.q_libsql_mirror order by random() limit 5))`
+                                    select q.message from pgmq.q_libsql_mirror q order by random() limit 5))`
             replayed += Number(r.n)
             if (rand() < 0.5) {
               // …and a replay of a change that was already applied and deleted: a fresh copy of the oldest
