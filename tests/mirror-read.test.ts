@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import type { Client } from '@libsql/client'
 import { MemoryError } from '../client/errors.ts'
@@ -14,6 +16,7 @@ import { getLibSQLClient, getMemory, isDatabaseAvailable, vectorSearchSql } from
 import { applyChanges, type MirrorChange } from '../supabase/functions/_shared/libsql/apply.ts'
 import { embeddingTableOf } from '../supabase/functions/_shared/libsql/schema.ts'
 import type { SqlClient } from '../supabase/functions/_shared/libsql/sql-client.ts'
+import { ROOT } from '../stack/core/config.ts'
 
 const DIMS = 16
 
@@ -123,6 +126,21 @@ describe('LibSQL read client', () => {
     }
   })
 
+  it('npm run mirror:migrate applies the migrations once, and names a URL it cannot open', async () => {
+    const run = (url: string) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'mirror-migrate.ts')], { cwd: ROOT, env: { ...process.env, LIBSQL_DATABASE_URL: url } })
+    const url = `file:${join(dir, 'migrate.db')}`
+    const first = await run(url)
+    assert.match(first.stdout, /^applied +0001_mirror .*\n^applied +0002_outbox .*\n2 migrations applied$/m)
+    const second = await run(url)
+    assert.match(second.stdout, /^present +0001_mirror [\s\S]*the mirror schema is up to date$/m)
+    await assert.rejects(run('file:/nonexistent-dir/sub/mirror.db'), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 1)
+      assert.match(err.stderr, /mirror:migrate: cannot open the LibSQL database file:\/nonexistent-dir\/sub\/mirror\.db/)
+      return true
+    })
+  })
+
   it('tenancy: an owner sees only their own threads, messages, states and search hits', async () => {
     const a = getMemory(client, { ownerId: alice })
     const list = await a.listThreads({ limit: 1000 })
@@ -145,6 +163,11 @@ describe('LibSQL read client', () => {
     assert.ok(hy.every((h) => h.message.owner_id === alice))
     assert.deepEqual((await a.loadAgentState(threads[alice][0]))?.state, { step: 1 })
     assert.throws(() => getMemory(client, { ownerId: 'not-a-uuid' }), /ownerId must be a user id \(UUID\)/)
+    // An owner the mirror has never seen: no threads, and anyone's thread is "not found", as in Supabase.
+    const stranger = getMemory(client, { ownerId: randomUUID() })
+    assert.deepEqual((await stranger.listThreads()).threads, [])
+    assert.deepEqual(await stranger.searchMemory({ embedding: hits[0] ? vectors.get(hits[0].message.id)!.v : [], k: 5 }), [])
+    await assert.rejects(stranger.loadMessages(threads[alice][0]), (err: MemoryError) => err.code === 'not_found')
   })
 
   it('walks a thread in pages both ways, each message once, with cursors that continue', async () => {
