@@ -10,6 +10,7 @@
 //   network          the request never got an HTTP answer
 //   server           anything else the server reports (5xx, unknown function, …)
 //   unexpected_response  the answer did not have the documented shape
+//   unavailable      the LibSQL mirror cannot be opened (the message names its URL)
 import type { PostgrestError } from '@supabase/supabase-js'
 
 export type MemoryErrorCode =
@@ -22,6 +23,7 @@ export type MemoryErrorCode =
   | 'network'
   | 'server'
   | 'unexpected_response'
+  | 'unavailable'
 
 export class MemoryError extends Error {
   readonly code: MemoryErrorCode

@@ -156,6 +156,7 @@ export function createMemory(options: MemoryOptions) {
     if (m.metadata !== undefined) rejectNulIn(m.metadata, `${field}.metadata`)
     const tokenCount = m.tokenCount ?? (options.exactTokenCounts ? await countTokens(m.content) : undefined)
     return {
+      ...(m.id !== undefined ? { id: m.id } : {}),
       role: m.role,
       content: m.content,
       tool_call_id: m.toolCallId ?? null,
@@ -193,6 +194,7 @@ export function createMemory(options: MemoryOptions) {
         metadata: thread.metadata as Json | undefined,
         expires_at: isoOrUndefined(thread.expiresAt),
         owner_id: thread.ownerId,
+        id: thread.id,
       })
     },
 
@@ -241,6 +243,7 @@ export function createMemory(options: MemoryOptions) {
         tool_name: m.tool_name ?? undefined,
         metadata: m.metadata,
         token_count: m.token_count ?? undefined,
+        id: m.id,
       })
       return messageOf(saved, 'save_message')
     },

@@ -21,6 +21,8 @@ export type Model = Tables<'models'>
 export type Tool = Tables<'tools'>
 
 export interface NewMessage {
+  /** A client-generated id (UUID): saving the same message again returns it instead of adding a copy. */
+  id?: string
   role: MessageRole
   content: string
   /** Required for role "tool": the call this result answers. On an assistant message: the call it makes. */
@@ -32,6 +34,8 @@ export interface NewMessage {
 }
 
 export interface NewThread {
+  /** A client-generated id (UUID): creating the same thread again returns it instead of adding a second one. */
+  id?: string
   agentId?: string
   name?: string
   metadata?: { [key: string]: Json | undefined }

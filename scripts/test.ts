@@ -5,6 +5,7 @@
 //   deno        deno test for Edge Function handlers (supabase/functions/tests)
 //   e2e         node:test end-to-end tests (tests/*.test.ts), each starting stacks on free ports
 // Options: --only <stage,...>   --grep <regex> (test files to run in pgtap/deno/e2e)
+import { LIBSQL_MIGRATIONS_MODULE, renderLibsqlMigrations } from './lib/libsql-migrations.ts'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -105,6 +106,11 @@ async function typecheck(): Promise<void> {
   const circles = await findImportCircles(ROOT, ['stack/**/*.ts', 'client/**/*.ts', 'scripts/**/*.ts', 'tests/**/*.ts'])
   record(circles.length === 0, 'no import circles (dpdm, type-only imports included)', secs(Date.now() - t))
   for (const c of circles) console.log(red(`      ${c.join(' → ')} → ${c[0]}`))
+  t = Date.now()
+  const bundled = existsSync(join(ROOT, LIBSQL_MIGRATIONS_MODULE)) ? readFileSync(join(ROOT, LIBSQL_MIGRATIONS_MODULE), 'utf8') : ''
+  const current = bundled === renderLibsqlMigrations(ROOT)
+  record(current, `${LIBSQL_MIGRATIONS_MODULE} matches libsql/migrations`, secs(Date.now() - t))
+  if (!current) console.log(red('      out of date: run `npm run mirror:bundle` and commit the result'))
   // Hosted Supabase offers pgmq 1.5.1 (older projects 1.4.4); the local stack has 1.11, which accepts more.
   for (const version of ['1.5.1', '1.4.4']) {
     t = Date.now()
@@ -145,7 +151,8 @@ async function denoTests(): Promise<void> {
   if (!files.length) return console.log('  (no test files)')
   // --allow-run: handler tests start a fresh database with Node (scripts/lib/serve-fresh-db.ts);
   // --allow-sys: postgres.js reads the host name as the functions' runtime allows it to.
-  const perms = ['--allow-net', '--allow-env', '--allow-read', '--allow-run', '--allow-sys']
+  // --allow-ffi, --allow-write: the mirror tests open LibSQL files with @libsql/client's native driver.
+  const perms = ['--allow-net', '--allow-env', '--allow-read', '--allow-run', '--allow-sys', '--allow-ffi', '--allow-write']
   const r = await run(bin('deno'), ['test', '--reporter=tap', ...perms, ...files.map((f) => relative(ROOT, f))], {
     quiet: true,
   })

@@ -144,8 +144,10 @@ export async function startStack(config: StackConfig, opts: StartOptions = {}): 
         functionsDir: config.functions.dir,
         timeoutMs: config.functions.timeoutMs,
         log,
-        // What Supabase's edge runtime provides to every function, plus supabase/functions/.env.
+        // What Supabase's edge runtime provides to every function, plus supabase/functions/.env. The LibSQL
+        // mirror defaults to a file next to the database (file:.data/mirror.db for the default data directory).
         env: {
+          LIBSQL_DATABASE_URL: process.env.LIBSQL_DATABASE_URL || `file:${join(config.dataDir, 'mirror.db')}`,
           ...config.functions.env,
           SUPABASE_URL: apiUrl(stackLive),
           SUPABASE_ANON_KEY: config.anonKey,

@@ -110,7 +110,8 @@ describe('automatic embeddings with hash-384', () => {
     )
     assert.ok(runs.rows[0].n > 0)
     const calls = await stack.db.query<{ status_code: number; n: number }>(
-      `select status_code, count(*)::int as n from net._http_response group by 1 order by 1`,
+      // (The mirror function's answers, which carry max_version, are the LibSQL mirror's cron job.)
+      `select status_code, count(*)::int as n from net._http_response where coalesce(content, '') not like '%"max_version"%' group by 1 order by 1`,
     )
     assert.deepEqual(calls.rows.map((r) => r.status_code), [207], 'every embed call answered 207')
   })

@@ -475,6 +475,46 @@ export type Database = {
           },
         ]
       }
+      libsql_mirror_failures: {
+        Row: {
+          attempts: number
+          change: NonNullable<Json>
+          failed_at: string
+          id: number
+          last_error: string
+          msg_id: number
+          owner_id: string | null
+          row_key: Json | null
+          source_table: string | null
+          version: number | null
+        }
+        ComputedFields: never
+        Insert: {
+          attempts: number
+          change: NonNullable<Json>
+          failed_at?: string
+          id?: never
+          last_error: string
+          msg_id: number
+          owner_id?: string | null
+          row_key?: Json | null
+          source_table?: string | null
+          version?: number | null
+        }
+        Update: {
+          attempts?: number
+          change?: NonNullable<Json>
+          failed_at?: string
+          id?: never
+          last_error?: string
+          msg_id?: number
+          owner_id?: string | null
+          row_key?: Json | null
+          source_table?: string | null
+          version?: number | null
+        }
+        Relationships: []
+      }
       memory_threads: {
         Row: {
           agent_id: string | null
@@ -1558,7 +1598,7 @@ export type Database = {
         }
       }
       create_thread: {
-        Args: { agent_id?: string; expires_at?: string; metadata?: Json; name?: string; owner_id?: string }
+        Args: { agent_id?: string; expires_at?: string; id?: string; metadata?: Json; name?: string; owner_id?: string }
         Returns: {
           agent_id: string | null
           created_at: string
@@ -2076,6 +2116,7 @@ export type Database = {
       save_message: {
         Args: {
           content: string
+          id?: string
           metadata?: Json
           role: string
           thread_id: string

@@ -54,6 +54,10 @@ export class EdgeRuntime {
         '--allow-env',
         '--allow-read',
         '--allow-sys',
+        // The mirror function opens its local LibSQL file (file:.data/mirror.db) with @libsql/client's native
+        // driver, a Node-API addon. Hosted Supabase grants no FFI: there the mirror takes a Turso/sqld URL,
+        // which the function opens with the driver's pure-JS client.
+        '--allow-ffi',
         '--no-prompt',
         '--config',
         join(this.opts.root, 'deno.json'),

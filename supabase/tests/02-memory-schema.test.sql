@@ -73,7 +73,7 @@ select has_trigger('public', 'agent_states', 'agent_states_before_write', 'agent
 select has_trigger('public', 'memory_threads', 'memory_threads_before_write', 'threads have the summary/updated_at trigger');
 
 -- the API
-select has_function('public', 'create_thread', array['text', 'text', 'jsonb', 'timestamp with time zone', 'uuid'], 'create_thread exists');
+select has_function('public', 'create_thread', array['text', 'text', 'jsonb', 'timestamp with time zone', 'uuid', 'uuid'], 'create_thread exists');
 select has_function('public', 'list_threads', array['text', 'jsonb', 'integer', 'text'], 'list_threads exists');
 select has_function('public', 'save_messages', array['uuid', 'json'], 'save_messages takes a json array');
 select has_function('public', 'load_messages', array['uuid', 'integer', 'text', 'text'], 'load_messages exists');

@@ -110,8 +110,8 @@ select throws_ok($$ select 1 from settings $$, '42501', null, 'anon cannot read 
 select throws_ok($$ select 1 from models $$, '42501', null, 'anon cannot read models');
 select is(
   (select array_agg(f order by f) from unnest(array[
-     'create_thread(text,text,jsonb,timestamp with time zone,uuid)', 'get_thread(uuid)', 'list_threads(text,jsonb,integer,text)',
-     'update_thread(uuid,jsonb)', 'delete_thread(uuid)', 'save_message(uuid,text,text,text,text,jsonb,integer)',
+     'create_thread(text,text,jsonb,timestamp with time zone,uuid,uuid)', 'get_thread(uuid)', 'list_threads(text,jsonb,integer,text)',
+     'update_thread(uuid,jsonb)', 'delete_thread(uuid)', 'save_message(uuid,text,text,text,text,jsonb,integer,uuid)',
      'save_messages(uuid,json)', 'load_messages(uuid,integer,text,text)', 'load_agent_state(uuid,text)',
      'save_agent_state(uuid,text,jsonb,integer)', 'get_setting(text,text,jsonb)', 'get_agent_config(text)',
      'build_context(uuid,integer,jsonb)']) f

@@ -1,0 +1,216 @@
+// Benchmark `mirror`: the LibSQL mirror.
+//   1. lag: a whole stack (cron every second → pg_net → mirror function → LibSQL file) while a signed-in user
+//      saves 100 messages/s (10 per save_messages call every 100 ms) for 60 s (15 s with --quick); lag = when
+//      the message is first seen in LibSQL (polled every 50 ms) − its created_at. Target (issue 12): p95 ≤ 2 s.
+//      A warm-up message is mirrored first (loading the functions and opening LibSQL is not lag), and the
+//      rate actually reached is printed (the saves go through the same single PGlite backend).
+//      The embedding pipeline runs too, so the mirror also copies every message's 384-dim vector.
+//   2. search: a LibSQL file with 100,000 messages (20,000 with --quick) and their 64-dim embeddings, written
+//      with the mirror's own apply code (cached in .data/bench/); searchMemory (vector_top_k, k = 10) p95
+//      against the target ≤ 10 ms, and a brute-force `ORDER BY vector_distance_cos` scan (what Mastra's LibSQL
+//      store does) in the same run, with the ratio; loadMessages pages of 50 at random cursors of a 100k-message
+//      thread, p95 ≤ 2 ms.
+import { randomUUID } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { getLibSQLClient } from '../../libsql/client.ts'
+import { getMemory } from '../../libsql/memory.ts'
+import { loadConfig, ROOT } from '../../stack/core/config.ts'
+import type { Identity } from '../../stack/core/database.ts'
+import { startStack } from '../../stack/stack.ts'
+import { applyChanges, type MirrorChange } from '../../supabase/functions/_shared/libsql/apply.ts'
+import { embeddingTableOf } from '../../supabase/functions/_shared/libsql/schema.ts'
+import type { SqlClient } from '../../supabase/functions/_shared/libsql/sql-client.ts'
+import { type Bench, type BenchReport, latencyFigures, summarize } from './lib.ts'
+
+const DIMS = 64
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+async function lag(seconds: number, log: (l: string) => void): Promise<number[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'agent-memory-bench-mirror-'))
+  const stack = await startStack(loadConfig(['--data-dir', dataDir, '--api-port', '0', '--db-port', '0', '--quiet'], {}))
+  const libsql = await getLibSQLClient({ url: `file:${join(dataDir, 'mirror.db')}` })
+  try {
+    const userId = randomUUID()
+    await stack.db.query(`insert into auth.users (id, aud, role, email) values ($1, 'authenticated', 'authenticated', $2)`, [userId, `bench-${userId.slice(0, 8)}@bench.local`])
+    const user: Identity = { role: 'authenticated', claims: { sub: userId, role: 'authenticated', aud: 'authenticated' } }
+    const threadId = (await stack.db.query<{ id: string }>(`select id from create_thread(name => 'mirror lag')`, [], user)).rows[0].id
+    // Warm-up, not measured: the first call loads the mirror function (and the embed function), opens and
+    // migrates the LibSQL file. Wait until a first message and its embedding are mirrored and the queue is empty.
+    const [warm] = (await stack.db.query<{ id: string }>(`select id from save_message($1, 'user', 'warm-up')`, [threadId], user)).rows
+    const warmStart = Date.now()
+    for (;;) {
+      const inMirror = (await libsql.execute({ sql: 'select count(*) as n from messages where id = ?', args: [warm.id] })).rows[0].n
+      const [q] = (await stack.db.query<{ depth: number; pending: number }>(
+        `select (select queue_depth from util.libsql_mirror_status)::int as depth,
+                (select count(*) from public.messages m where m.id = $1 and not exists (select from public.embeddings e where e.source_id = m.id))::int as pending`,
+        [warm.id],
+      )).rows
+      if (Number(inMirror) === 1 && q.depth === 0 && q.pending === 0) break
+      if (Date.now() - warmStart > 120_000) throw new Error('mirror bench: the warm-up message was not mirrored within 120 s')
+      await sleep(100)
+    }
+    log(`  mirror lag: warm-up mirrored in ${((Date.now() - warmStart) / 1000).toFixed(1)} s`)
+    const created = new Map<string, number>()
+    const seen = new Map<string, number>()
+    let stop = false
+    let deadline = Infinity
+    const poller = (async () => {
+      while (!stop || seen.size < created.size) {
+        // Batches may reach LibSQL out of created_at order (the cron sends up to max_requests calls at once), so
+        // each poll starts at the oldest message not seen yet (1 ms earlier: created_at comes back in ms),
+        // not at the newest one seen.
+        let oldest = Infinity
+        for (const [id, at] of created) if (!seen.has(id) && at < oldest) oldest = at
+        if (oldest === Infinity) oldest = Math.max(0, ...[...created.values()].slice(-1))
+        const rows = (await libsql.execute({ sql: 'select id from messages where thread_id = ? and created_us >= ?', args: [threadId, (oldest - 1) * 1000] })).rows
+        const now = Date.now()
+        for (const r of rows) if (!seen.has(String(r.id))) seen.set(String(r.id), now)
+        if (stop && Date.now() > deadline) break
+        await sleep(50)
+      }
+    })()
+    const start = Date.now()
+    for (let tick = 0; Date.now() - start < seconds * 1000; tick++) {
+      const due = start + tick * 100
+      if (due > Date.now()) await sleep(due - Date.now())
+      const body = JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ role: 'user', content: `lag probe ${tick}-${i} about trains and weather` })))
+      const rows = (await stack.db.query<{ id: string; created_at: Date }>(`select id, created_at from save_messages($1, $2::json)`, [threadId, body], user)).rows
+      for (const r of rows) created.set(r.id, new Date(r.created_at).getTime())
+    }
+    log(`  mirror lag: ${created.size} messages saved in ${((Date.now() - start) / 1000).toFixed(1)} s (${(created.size / ((Date.now() - start) / 1000)).toFixed(0)}/s)`)
+    stop = true
+    deadline = Date.now() + 30_000
+    await poller
+    if (seen.size < created.size) log(`  mirror lag: ${created.size - seen.size} of ${created.size} messages not mirrored within 30 s`)
+    return [...created].map(([id, at]) => (seen.get(id) ?? Infinity) - at)
+  } finally {
+    libsql.close()
+    await stack.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+/** A LibSQL file with `n` messages in one thread of one owner (plus another owner's rows) and 64-dim vectors. */
+async function searchDb(n: number, progress: (label: string, total: number) => { tick(n?: number): void; done(): void }) {
+  const dir = join(ROOT, '.data', 'bench')
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, `mirror-${n}-${DIMS}.db`)
+  const owner = '00000000-0000-4000-8000-00000000b0b0'
+  const threadId = '00000000-0000-4000-8000-0000000007ea'
+  const built = existsSync(path)
+  const client = await getLibSQLClient({ url: `file:${path}` })
+  const done = built && Number((await client.execute({ sql: "select count(*) as n from messages" })).rows[0].n) === n
+  if (!done) {
+    const rand = prng(42)
+    const base = Date.UTC(2026, 0, 1) * 1000
+    let version = 0
+    const change = (table: string, key: unknown[], row: Record<string, unknown>): MirrorChange =>
+      ({ msg_id: ++version, attempts: 1, source_table: table, row_key: key, version, owner_id: owner, status: 'ok', reason: null, row, model_dims: DIMS })
+    await applyChanges(client as unknown as SqlClient, [change('memory_threads', [threadId], {
+      id: threadId, owner_id: owner, agent_id: null, name: 'bench', metadata: {}, summary: null, summary_through: null, summary_token_count: null,
+      expires_at: null, created_at: new Date(base / 1000).toISOString(), updated_at: new Date(base / 1000).toISOString(), _created_us: base,
+    })])
+    const bar = progress(`building a ${n.toLocaleString()}-message LibSQL mirror (cached in .data/bench)`, n)
+    for (let i = 0; i < n; i += 500) {
+      const batch: MirrorChange[] = []
+      for (let j = i; j < Math.min(n, i + 500); j++) {
+        const id = randomUUID()
+        const us = base + (j + 1) * 1000
+        const at = new Date(us / 1000).toISOString()
+        batch.push(change('messages', [id], {
+          id, thread_id: threadId, owner_id: owner, role: j % 2 ? 'assistant' : 'user', content: `message ${j} ${j % 7 === 0 ? 'refund' : 'travel'}`,
+          tool_call_id: null, tool_name: null, token_count: 4, token_count_exact: false, metadata: {}, created_at: at, _created_us: us,
+        }))
+        batch.push(change('embeddings', ['messages', id, 'bench-64'], {
+          source_table: 'messages', source_id: id, owner_id: owner, model: 'bench-64', content_hash: 'd'.repeat(64),
+          embedding: JSON.stringify(Array.from({ length: DIMS }, () => rand() * 2 - 1)), created_at: at, updated_at: at,
+        }))
+      }
+      await applyChanges(client as unknown as SqlClient, batch)
+      bar.tick(batch.length / 2)
+    }
+    bar.done()
+  }
+  return { client, owner, threadId }
+}
+
+export const mirror: Bench = {
+  name: 'mirror',
+  description: 'LibSQL mirror: Supabase → LibSQL lag at 100 changes/s; searchMemory (vector_top_k) vs a brute-force scan; loadMessages pages',
+  async run(ctx): Promise<BenchReport> {
+    const notes: string[] = []
+    const lagMs = await lag(ctx.quick ? 15 : 60, ctx.log)
+    const n = ctx.quick ? 20_000 : 100_000
+    const { client, owner, threadId } = await searchDb(n, ctx.progress)
+    try {
+      const memory = getMemory(client, { ownerId: owner })
+      const rand = prng(7)
+      const query = () => Array.from({ length: DIMS }, () => rand() * 2 - 1)
+      for (let i = 0; i < 5; i++) await memory.searchMemory({ embedding: query(), k: 10 })
+      const search: number[] = []
+      for (let i = 0; i < (ctx.quick ? 100 : 300); i++) {
+        const q = query()
+        const t = performance.now()
+        await memory.searchMemory({ embedding: q, k: 10 })
+        search.push(performance.now() - t)
+      }
+      const { table } = embeddingTableOf('bench-64')
+      const brute: number[] = []
+      for (let i = 0; i < (ctx.quick ? 10 : 20); i++) {
+        const q = JSON.stringify(query())
+        const t = performance.now()
+        await client.execute({
+          sql: `select m.id, vector_distance_cos(e.embedding, vector32(?)) as d from ${table} e join messages m on m.id = e.source_id
+                 where e.owner_id = ? order by d limit 10`,
+          args: [q, owner],
+        })
+        brute.push(performance.now() - t)
+      }
+      // loadMessages: pages of 50 from random places of the thread, through real cursors.
+      const cursors: string[] = []
+      for (const p of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+        const us = Date.UTC(2026, 0, 1) * 1000 + Math.floor(p * n) * 1000
+        const r = (await client.execute({ sql: 'select id, created_us from messages where thread_id = ? and created_us >= ? order by created_us limit 1', args: [threadId, us] })).rows[0]
+        cursors.push(Buffer.from(`m,${r.created_us},${r.id}`).toString('base64url'))
+      }
+      const pages: number[] = []
+      for (let i = 0; i < (ctx.quick ? 200 : 1000); i++) {
+        const t = performance.now()
+        await memory.loadMessages(threadId, { limit: 50, cursor: i % 6 === 5 ? null : cursors[i % 5], direction: i % 2 ? 'newer' : 'older' })
+        pages.push(performance.now() - t)
+      }
+      const ratio = summarize(brute).p50 / summarize(search).p50
+      notes.push(`searchMemory at ${n.toLocaleString()} messages (${DIMS}-dim vectors): p50 ${summarize(search).p50.toFixed(2)} ms; brute-force scan p50 ${summarize(brute).p50.toFixed(1)} ms (${ratio.toFixed(1)}× slower)`)
+      return {
+        figures: [
+          ...latencyFigures('mirror lag at 100 changes/s', lagMs, 2000),
+          ...latencyFigures(`LibSQL searchMemory (vector_top_k) at ${n / 1000}k messages`, search, 10),
+          ...latencyFigures(`LibSQL brute-force vector_distance_cos scan at ${n / 1000}k messages`, brute),
+          { name: 'brute-force scan / searchMemory (p50)', value: ratio, unit: '×' },
+          ...latencyFigures(`LibSQL loadMessages page of 50 at ${n / 1000}k messages`, pages, 2),
+        ],
+        series: [
+          { name: 'mirror lag', samplesMs: lagMs.filter(Number.isFinite) },
+          { name: 'searchMemory', samplesMs: search },
+          { name: 'loadMessages', samplesMs: pages },
+        ],
+        notes,
+      }
+    } finally {
+      client.close()
+    }
+  },
+}
