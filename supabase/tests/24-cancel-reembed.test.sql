@@ -1,9 +1,9 @@
 -- util.cancel_reembed: a build that cannot finish (here: its jobs would fail for want of a key) is ended —
 -- the model is ready but not the default, its queued jobs are dropped, new rows are no longer queued for
--- it, the default keeps working — and it refuses the default model, unknown models and signed-in users.
+-- it, its resumable run is cancelled, the default keeps working — and it refuses the default model, unknown models and signed-in users.
 begin;
 \ir helpers/test_helpers.psql
-select plan(10);
+select plan(12);
 
 select pgmq.purge_queue('embedding_jobs');
 select tests.create_supabase_user('alice');
@@ -24,6 +24,11 @@ select results_eq($$ select state, is_default, build_started_at from public.embe
   $$ values ('ready', false, null::timestamptz) $$, 'the model is ready again, not the default');
 select is((select count(*)::integer from pgmq.q_embedding_jobs q where q.message ->> 'model' = 'stuck-8'), 0,
   'no job of the model is left in the queue');
+select results_eq($$ select status, finished_at is not null from public.operation_progress where kind = 'reembed' and subject = 'stuck-8' $$,
+  $$ values ('cancelled', true) $$, 'its resumable run is marked cancelled');
+select util.advance_operations();
+select is((select count(*)::integer from pgmq.q_embedding_jobs q where q.message ->> 'model' = 'stuck-8'), 0,
+  'the advance-operations job does not take the cancelled run up again');
 select results_eq($$ select q.message ->> 'model' from pgmq.q_embedding_jobs q where q.message ->> 'id' = '24000000-0000-0000-0000-0000000000a3' $$,
   $$ values ('hash-384') $$, 'the default model''s jobs stay queued');
 insert into public.messages (id, thread_id, role, content) values
