@@ -9,7 +9,8 @@
 //   empty       a reply whose message content is ""
 //   no-choices  a reply with "choices": []
 // Every request is recorded (model, messages, max_tokens, Authorization header).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { LoopbackServer, send } from './loopback.ts'
 
 export type FakeChatMode = 'ok' | '500' | 'hang' | 'malformed' | 'empty' | 'no-choices'
 
@@ -30,15 +31,16 @@ export class FakeChat {
   /** What the assistant says; by default `passage` or `alternatives` by the system prompt. */
   respond: (req: ChatRequest) => string = (req) =>
     /search queries/i.test(req.messages[0]?.content ?? '') ? this.alternatives.join('\n') : this.passage
-  private open = new Set<ServerResponse>()
 
-  private constructor(private server: Server, readonly port: number) {}
+  private constructor(private http: LoopbackServer) {}
+
+  get port(): number {
+    return this.http.port
+  }
 
   static async start(): Promise<FakeChat> {
     let fake: FakeChat | null = null
-    const server = createServer((req, res) => void fake!.handle(req, res))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    fake = new FakeChat(server, (server.address() as { port: number }).port)
+    fake = new FakeChat(await LoopbackServer.listen(() => (req, body, res) => fake!.handle(req, body, res)))
     return fake
   }
 
@@ -56,23 +58,17 @@ export class FakeChat {
     return this.requests.filter((r) => /search queries/i.test(r.messages[0]?.content ?? '') === (kind === 'expand'))
   }
 
-  async close(): Promise<void> {
-    for (const res of this.open) res.destroy()
-    this.server.closeAllConnections()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  close(): Promise<void> {
+    return this.http.close()
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.open.add(res)
-    res.on('close', () => this.open.delete(res))
-    const chunks: Buffer[] = []
-    for await (const c of req) chunks.push(c as Buffer)
+  private async handle(req: IncomingMessage, raw: Buffer, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
       return send(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } })
     }
     let body: { model?: unknown; messages?: unknown; max_tokens?: unknown }
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      body = JSON.parse(raw.toString('utf8'))
     } catch {
       return send(res, 400, { error: { message: 'request body is not JSON', type: 'invalid_request_error' } })
     }
@@ -107,9 +103,4 @@ export class FakeChat {
       usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
     })
   }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' })
-  res.end(JSON.stringify(body))
 }

@@ -14,7 +14,8 @@
 //   unknown-model HTTP 404 model_not_found, as OpenAI (and vLLM, Ollama) answer a model they do not serve
 // `hold()` parks every request until `release()`, to keep a job in flight. Every request is recorded
 // (model, inputs, dimensions, Authorization header).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { LoopbackServer, send } from './loopback.ts'
 import { hashEmbedding } from '../_shared/hash-embedding.ts'
 
 export type FakeMode =
@@ -56,11 +57,9 @@ export class FakeOpenAI {
   private rejected = 0
   private held: (() => void)[] | null = null
   private arrivals: (() => void)[] = []
-  private open = new Set<ServerResponse>()
 
   private constructor(
-    private server: Server,
-    readonly port: number,
+    private http: LoopbackServer,
     private opts: FakeOpenAIOptions,
   ) {
     this.mode = opts.mode ?? 'ok'
@@ -70,10 +69,12 @@ export class FakeOpenAI {
 
   static async start(opts: FakeOpenAIOptions): Promise<FakeOpenAI> {
     let fake: FakeOpenAI | null = null
-    const server = createServer((req, res) => void fake!.handle(req, res))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    fake = new FakeOpenAI(server, (server.address() as { port: number }).port, opts)
+    fake = new FakeOpenAI(await LoopbackServer.listen(() => (req, body, res) => fake!.handle(req, body, res)), opts)
     return fake
+  }
+
+  get port(): number {
+    return this.http.port
   }
 
   /** The base URL to store in embedding_models.base_url. */
@@ -109,24 +110,18 @@ export class FakeOpenAI {
     return hashEmbedding(text, dims)
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.release()
-    for (const res of this.open) res.destroy()
-    this.server.closeAllConnections()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+    return this.http.close()
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.open.add(res)
-    res.on('close', () => this.open.delete(res))
-    const chunks: Buffer[] = []
-    for await (const c of req) chunks.push(c as Buffer)
+  private async handle(req: IncomingMessage, raw: Buffer, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST' || !req.url?.endsWith('/embeddings')) {
       return send(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error' } })
     }
     let body: { model?: unknown; input?: unknown; dimensions?: unknown }
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      body = JSON.parse(raw.toString('utf8'))
     } catch {
       return send(res, 400, { error: { message: 'request body is not JSON', type: 'invalid_request_error' } })
     }
@@ -198,9 +193,4 @@ export class FakeOpenAI {
       usage: { prompt_tokens: input.length, total_tokens: input.length },
     })
   }
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers })
-  res.end(JSON.stringify(body))
 }

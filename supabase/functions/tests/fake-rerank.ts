@@ -15,7 +15,8 @@
 //   no-scores         items without a score
 //   wrong-shape       the Cohere/Voyage list under another name (TEI: an object instead of an array)
 // Every request is recorded (path, body, Authorization header).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { LoopbackServer, send } from './loopback.ts'
 
 export type FakeRerankMode =
   | 'ok'
@@ -50,15 +51,16 @@ export class FakeRerank {
   readonly requests: RecordedRerank[] = []
   mode: FakeRerankMode = 'ok'
   scorer: Scorer = overlapScorer
-  private open = new Set<ServerResponse>()
 
-  private constructor(private server: Server, readonly port: number) {}
+  private constructor(private http: LoopbackServer) {}
+
+  get port(): number {
+    return this.http.port
+  }
 
   static async start(): Promise<FakeRerank> {
     let fake: FakeRerank | null = null
-    const server = createServer((req, res) => void fake!.handle(req, res))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    fake = new FakeRerank(server, (server.address() as { port: number }).port)
+    fake = new FakeRerank(await LoopbackServer.listen(() => (req, body, res) => fake!.handle(req, body, res)))
     return fake
   }
 
@@ -73,23 +75,17 @@ export class FakeRerank {
     this.mode = mode
   }
 
-  async close(): Promise<void> {
-    for (const res of this.open) res.destroy()
-    this.server.closeAllConnections()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  close(): Promise<void> {
+    return this.http.close()
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.open.add(res)
-    res.on('close', () => this.open.delete(res))
-    const chunks: Buffer[] = []
-    for await (const c of req) chunks.push(c as Buffer)
+  private async handle(req: IncomingMessage, raw: Buffer, res: ServerResponse): Promise<void> {
     const m = /^\/(cohere\/v[12]|jina\/v1|voyage\/v1|tei)\/rerank$/.exec(req.url ?? '')
     if (req.method !== 'POST' || !m) return send(res, 404, { message: `no route ${req.method} ${req.url}` })
     const flavour = m[1].split('/')[0] as 'cohere' | 'jina' | 'voyage' | 'tei'
     let body: Record<string, unknown>
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      body = JSON.parse(raw.toString('utf8'))
     } catch {
       return send(res, 400, { message: 'invalid request body' })
     }
@@ -144,9 +140,4 @@ export class FakeRerank {
         })
     }
   }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' })
-  res.end(JSON.stringify(body))
 }
