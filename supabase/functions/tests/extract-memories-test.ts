@@ -29,7 +29,7 @@ async function say(sql: Sql, threadId: string, turns: [string, string][]): Promi
 }
 
 async function queued(sql: Sql): Promise<number> {
-  const [r] = await sql`select count(*)::int as n from pgmq.q_memory_extraction_jobs`
+  const [r] = await sql`select (pgmq.metrics('memory_extraction_jobs')).queue_length::int as n`
   return r.n
 }
 

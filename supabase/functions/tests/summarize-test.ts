@@ -31,7 +31,7 @@ async function addTurns(sql: Sql, threadId: string, contents: string[], tokens =
 }
 
 async function queued(sql: Sql): Promise<number> {
-  const [r] = await sql`select count(*)::int as n from pgmq.q_summary_jobs`
+  const [r] = await sql`select (pgmq.metrics('summary_jobs')).queue_length::int as n`
   return r.n
 }
 
