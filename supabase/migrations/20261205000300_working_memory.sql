@@ -97,7 +97,8 @@ begin
     new.created_at := old.created_at;
   end if;
   new.updated_at := clock_timestamp();
-  if new.schema is not null and new.schema <> 'null'::jsonb then
+  -- JSON null and the empty schema {} (which accepts every document) both mean: no schema.
+  if new.schema is not null and new.schema not in ('null'::jsonb, '{}'::jsonb) then
     if tg_op = 'INSERT' or new.schema is distinct from old.schema then
       problem := private.json_schema_problem(new.schema);
       if problem is not null then
@@ -225,7 +226,8 @@ comment on function public.get_working_memory(text, uuid, uuid) is
 --   Writes the user's (scope resource, default) or a thread's (scope thread) working memory and returns
 --   it with its new version. A JSON document takes data and/or schema; a Markdown one markdown and/or
 --   template — not both kinds in one call, and a document keeps the format it was created with. Arguments
---   left null keep their stored value; schema => 'null'::jsonb removes the schema. data must satisfy the
+--   left null keep their stored value; schema => '{}' (the schema that accepts everything; or JSON null)
+--   removes the schema. data must satisfy the
 --   schema (the stored one, or the one given now).
 --   expected_version: null writes unconditionally; 0 creates the document and fails if it exists; n > 0
 --   updates only if the stored version is still n (then n + 1).
