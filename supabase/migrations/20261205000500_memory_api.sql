@@ -176,7 +176,7 @@ begin
   end if;
   if update_memory.content = prev.content and coalesce(update_memory.kind::public.memory_kind, prev.kind) = prev.kind
      and coalesce(update_memory.metadata, prev.metadata) = prev.metadata then
-    return old;
+    return prev;
   end if;
   insert into public.memories (owner_id, agent_id, kind, content, source, source_thread_id, source_message_ids,
                                supersedes, valid_from, metadata)
