@@ -249,7 +249,7 @@ export const longTermMemory: Bench = {
       await setting('memories', 'model', 'bench-extractor')
       await setting('memories', 'extract_every_messages', 2)
       const jobs = (await db.query<{ id: string }>(
-        `select id from create_thread(agent_id => 'assistant', name => 'backlog ' || i) cross join generate_series(1, $1::integer) i`,
+        `select t.id from generate_series(1, $1::integer) i cross join lateral create_thread(agent_id => 'assistant', name => 'backlog ' || i) t`,
         [BACKLOG],
         user,
       )).rows
@@ -274,7 +274,7 @@ export const longTermMemory: Bench = {
         const on = block % 2 === 1
         await setJobs(on)
         const threads = (await db.query<{ id: string }>(
-          `select id from create_thread(agent_id => 'assistant', name => 'saves') cross join generate_series(1, 20)`, [], user)).rows.map((r) => r.id)
+          `select t.id from generate_series(1, 20) i cross join lateral create_thread(agent_id => 'assistant', name => 'saves ' || i) t`, [], user)).rows.map((r) => r.id)
         for (let i = 0; i < 5; i++) await db.query(`select id from save_message($1, 'user', 'warm-up')`, [threads[i]], user)
         for (let i = 0; i < perBlock; i++) {
           const content = text.text(text.int(20, 40))
