@@ -2,11 +2,12 @@
 // pagination and an async iterator over all pages), agent state with optimistic concurrency, settings,
 // agent configuration, token counting, build_context with recall, and retrieval: semanticSearchMemory and
 // searchDocuments (the `search` Edge Function: embedding, HyDE, expansion, rerank), hybridSearch (the
-// hybrid_search RPC) and ingestDocument (the `ingest` Edge Function). Every call is one RPC or function
-// call under the client's session, so row level security decides what it may see; failures are thrown as
-// MemoryError.
+// hybrid_search RPC) and ingestDocument (the `ingest` Edge Function); summaries, working memory and
+// long-term memories come from ./long-term.ts. Every call is one RPC or function call under the client's
+// session, so row level security decides what it may see; failures are thrown as MemoryError.
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { fromFunctionsError, fromPostgrestError, MemoryError } from './errors.ts'
+import { longTermMemory } from './long-term.ts'
 import { createScheduledTasks } from './scheduled-tasks.ts'
 import {
   checkEncoding,
@@ -24,6 +25,7 @@ import type {
   AgentState,
   AgentStateOptions,
   BuildContextOptions,
+  ContextMemory,
   Database,
   Document,
   ExpandOption,
@@ -52,6 +54,7 @@ import type {
   Thread,
   ThreadPage,
   ThreadPatch,
+  WorkingMemoryBlock,
 } from './types.ts'
 
 export interface MemoryOptions {
@@ -180,11 +183,39 @@ export function createMemory(options: MemoryOptions) {
     }
   }
 
+  /**
+   * Searches the caller's conversations through the `search` function: scope 'thread' (threadId),
+   * 'agent' (agentId, or threadId's agent) or 'all'; each hit with its neighbouring messages. The
+   * optional steps (rerank, hyde, expand) say in `steps` whether they ran.
+   */
+  async function semanticSearchMemory(query: string, opts: SemanticSearchOptions = {}): Promise<SearchResult<MemoryHit>> {
+    const scope = opts.scope ?? (opts.threadId ? 'thread' : opts.agentId ? 'agent' : 'all')
+    return searchFunction<MemoryHit>(definedOnly({
+      query,
+      scope,
+      mode: opts.mode,
+      k: opts.k,
+      before: opts.before,
+      after: opts.after,
+      filters: definedOnly({
+        thread_id: opts.threadId,
+        agent_id: opts.agentId,
+        roles: opts.roles,
+        metadata: opts.filter,
+        created_after: isoOrUndefined(opts.createdAfter),
+        created_before: isoOrUndefined(opts.createdBefore),
+      }),
+      ...stepOptions(opts.rerank, opts.hyde, opts.expand),
+    }))
+  }
+
   return {
     supabase,
     // Workflows (client/workflows.ts) and scheduled tasks (client/scheduled-tasks.ts, service_role only).
     ...createWorkflows({ supabase }),
     ...createScheduledTasks({ supabase }),
+
+    ...longTermMemory({ call, invoke, search: searchFunction, semanticSearch: semanticSearchMemory }),
 
     /** Creates a thread owned by the signed-in user (service_role: by `ownerId`). */
     async createMemoryThread(thread: NewThread = {}): Promise<Thread> {
@@ -348,6 +379,13 @@ export function createMemory(options: MemoryOptions) {
           })
         } else throw new MemoryError('invalid_input', 'recall must be true, false or an object of recall options')
       }
+      if (opts.includeWorkingMemory !== undefined) options.include_working_memory = opts.includeWorkingMemory
+      if (opts.memories !== undefined) {
+        if (typeof opts.memories === 'boolean') options.memories = opts.memories
+        else if (opts.memories !== null && typeof opts.memories === 'object') {
+          options.memories = definedOnly({ k: opts.memories.k, max_tokens: opts.memories.maxTokens, kinds: opts.memories.kinds })
+        } else throw new MemoryError('invalid_input', 'memories must be true, false or an object of memories options')
+      }
       const c = await call('build_context', { thread_id: requireText(threadId, 'threadId', THREAD_ID), token_budget: opts.tokenBudget, options })
       if (!c || typeof c.token_count !== 'number') throw new MemoryError('unexpected_response', 'build_context returned no context')
       return {
@@ -362,34 +400,12 @@ export function createMemory(options: MemoryOptions) {
         messages: messagesOf(c.messages, 'build_context'),
         truncated: c.truncated === true,
         recall: (c.recall ?? null) as RecallInfo | null,
+        workingMemory: listOf<WorkingMemoryBlock>(c.working_memory, 'working_memory'),
+        memories: listOf<ContextMemory>(c.memories, 'memories'),
       }
     },
 
-    /**
-     * Searches the caller's conversations through the `search` function: scope 'thread' (threadId),
-     * 'agent' (agentId, or threadId's agent) or 'all'; each hit with its neighbouring messages. The
-     * optional steps (rerank, hyde, expand) say in `steps` whether they ran.
-     */
-    async semanticSearchMemory(query: string, opts: SemanticSearchOptions = {}): Promise<SearchResult<MemoryHit>> {
-      const scope = opts.scope ?? (opts.threadId ? 'thread' : opts.agentId ? 'agent' : 'all')
-      return searchFunction<MemoryHit>(definedOnly({
-        query,
-        scope,
-        mode: opts.mode,
-        k: opts.k,
-        before: opts.before,
-        after: opts.after,
-        filters: definedOnly({
-          thread_id: opts.threadId,
-          agent_id: opts.agentId,
-          roles: opts.roles,
-          metadata: opts.filter,
-          created_after: isoOrUndefined(opts.createdAfter),
-          created_before: isoOrUndefined(opts.createdBefore),
-        }),
-        ...stepOptions(opts.rerank, opts.hyde, opts.expand),
-      }))
-    },
+    semanticSearchMemory,
 
     /** Searches the caller's document chunks through the `search` function (hybrid by default). */
     async searchDocuments(query: string, opts: SearchDocumentsOptions = {}): Promise<SearchResult<SearchHit>> {
@@ -509,6 +525,13 @@ function checkVector(v: unknown, field: string): number[] {
 /** pgvector's text form of a vector (what PostgREST turns into a `vector` argument). */
 function vectorText(v: number[]): string {
   return `[${v.join(',')}]`
+}
+
+/** A JSON list build_context returned (null → empty). */
+function listOf<T>(value: Json | null | undefined, field: string): T[] {
+  if (value == null) return []
+  if (!Array.isArray(value)) throw new MemoryError('unexpected_response', `build_context returned ${field} that is not a list`)
+  return value as unknown as T[]
 }
 
 function recalledOf(value: Json | null | undefined): RecalledItem[] {

@@ -121,6 +121,15 @@ export interface RecallOptions {
   maxTokens?: number
 }
 
+/** Long-term memories build_context includes for the query (options.memories). */
+export interface ContextMemoriesOptions {
+  /** Memories to consider, 1..50 (default 5). */
+  k?: number
+  /** Tokens kept for them; default: setting memories.context_budget_share (0.1) of the budget. */
+  maxTokens?: number
+  kinds?: MemoryKind[]
+}
+
 export interface BuildContextOptions {
   /** Tokens the context may use; default: the agent's context_token_budget, else setting context.default_token_budget. */
   tokenBudget?: number
@@ -135,6 +144,10 @@ export interface BuildContextOptions {
   queryEmbedding?: number[]
   /** true, false, or recall options; a query alone turns recall on. */
   recall?: boolean | RecallOptions
+  /** The user's and the thread's working memory as blocks (default true). */
+  includeWorkingMemory?: boolean
+  /** Long-term memories for the query (options.query, else the newest user message): true or options. */
+  memories?: boolean | ContextMemoriesOptions
 }
 
 /** A message build_context recalled, with its neighbours and why (the database's JSON, snake_case). */
@@ -187,6 +200,40 @@ export interface MemoryContext {
   truncated: boolean
   /** What recall searched for and found; null when recall is off. */
   recall: RecallInfo | null
+  /** The working memory blocks included: the user's (scope resource), then the thread's. */
+  workingMemory: WorkingMemoryBlock[]
+  /** Long-term memories included for the query, best first (empty unless asked for). */
+  memories: ContextMemory[]
+}
+
+/** A working memory block of build_context (the database's JSON, snake_case). */
+export interface WorkingMemoryBlock {
+  id: string
+  scope: WorkingMemoryScope
+  thread_id: string | null
+  format: 'json' | 'markdown'
+  /** As the prompt shows it: compact JSON, or the Markdown (its template until first written). */
+  content: string
+  version: number
+  updated_at: string
+  /** Tokens it costs in the context (framing included). */
+  token_count: number
+}
+
+/** A long-term memory build_context included (the database's JSON, snake_case). */
+export interface ContextMemory {
+  id: string
+  kind: MemoryKind
+  content: string
+  agent_id: string | null
+  valid_from: string
+  rank: number
+  score: number
+  bm25_rank: number | null
+  vector_rank: number | null
+  vector_score: number | null
+  matched: string[]
+  token_count: number
 }
 
 export interface AgentConfig {
@@ -334,4 +381,124 @@ export interface IngestResult {
   chunksKept: number
   strategy: string
   tokenizer: string
+}
+
+// ── Summaries, working memory and long-term memories ───────────────────────────────────────────────
+
+/** The result of generateThreadSummary (the summarize function's answer, snake_case). */
+export interface ThreadSummary {
+  thread_id: string
+  summary: string | null
+  /** Cursor of the newest message the summary covers. */
+  summary_through: string | null
+  /** Exact tokens of the summary (the thread model's tokenizer). */
+  summary_token_count: number | null
+  /** True while an edited or deleted summarized message waits for the rebuild. */
+  stale: boolean
+  /** Tokens of the messages after summary_through. */
+  unsummarized_tokens: number
+  /** Summary steps this call ran (0: nothing new to summarize). */
+  steps: number
+  messages_summarized: number
+  provider: 'chat' | 'extractive'
+  model: string | null
+}
+
+export interface GenerateThreadSummaryOptions {
+  /** Tokens of the newest messages left verbatim (default setting summaries.keep_recent_tokens; 0: all). */
+  keepRecentTokens?: number
+}
+
+/** The result of extractMemories. */
+export interface ExtractionResult {
+  added: string[]
+  updated: { from: string; to: string }[]
+  unchanged: number
+  messages: number
+  candidates: number
+  runs: number
+}
+
+export type WorkingMemoryScope = 'resource' | 'thread'
+/** A working memory document: JSON (data, optional schema) or Markdown (markdown, optional template). */
+export type WorkingMemory = Tables<'working_memory'>
+
+export interface WorkingMemoryTarget {
+  /** 'resource' (default): the user's document, shared by all their threads; 'thread': one thread's. */
+  scope?: WorkingMemoryScope
+  /** Required for scope 'thread'. */
+  threadId?: string
+  /** service_role only (scope resource): whose document. */
+  ownerId?: string
+}
+
+export interface WorkingMemoryUpdate extends WorkingMemoryTarget {
+  /** The JSON document (checked against the schema). */
+  data?: Json
+  /** A JSON Schema of the supported subset every `data` must satisfy; null removes it. */
+  schema?: { [key: string]: Json | undefined } | null
+  /** The Markdown document. */
+  markdown?: string
+  /** The Markdown template shown until the document is first written. */
+  template?: string
+  /** 0: create (fails if it exists); n: only if the stored version is still n (else MemoryError conflict). */
+  expectedVersion?: number
+}
+
+export type MemoryKind = Database['public']['Enums']['memory_kind']
+/** A long-term memory; valid while invalid_at is null. */
+export type LongTermMemory = Tables<'memories'>
+/** One change of a long-term memory: add, update, forget or metadata. */
+export type MemoryHistoryEntry = Tables<'memory_history'>
+
+export interface RememberFactOptions {
+  /** Default 'fact'. */
+  kind?: MemoryKind
+  /** The agent it belongs to; default: shared by all of the user's agents. */
+  agentId?: string
+  metadata?: Metadata
+  sourceThreadId?: string
+  sourceMessageIds?: string[]
+  /** Since when it holds (default now). */
+  validFrom?: Date | string
+  /** service_role only: whose memory. */
+  ownerId?: string
+}
+
+export interface UpdateMemoryOptions {
+  kind?: MemoryKind
+  metadata?: Metadata
+  sourceMessageIds?: string[]
+}
+
+export interface ListMemoriesOptions {
+  agentId?: string
+  kinds?: MemoryKind[]
+  /** Also superseded and forgotten memories. */
+  includeInvalid?: boolean
+  /** 1..1000, default 50. */
+  limit?: number
+  cursor?: string | null
+  /** service_role only. */
+  ownerId?: string
+}
+
+export interface MemoryPage {
+  /** Newest first. */
+  memories: LongTermMemory[]
+  nextCursor: string | null
+  hasMore: boolean
+}
+
+/** A long-term memory found by the search function (scope memories). */
+export type LongTermMemoryHit = SearchHit & { kind: MemoryKind; valid_from: string }
+
+export interface SearchLongTermOptions extends SearchFunctionOptions {
+  scope?: 'memories'
+  /** That agent's memories and those shared by all agents. */
+  agentId?: string
+  kinds?: MemoryKind[]
+  includeInvalid?: boolean
+  /** The memories that held at this time (superseded ones included). */
+  validAt?: Date | string
 }

@@ -515,6 +515,208 @@ export type Database = {
         }
         Relationships: []
       }
+      memories: {
+        Row: {
+          agent_id: string | null
+          content: string
+          content_hash: string | null
+          created_at: string
+          fts: unknown
+          fts_length: number | null
+          id: string
+          invalid_at: string | null
+          invalid_reason: string | null
+          kind: Database['public']['Enums']['memory_kind']
+          metadata: NonNullable<Json>
+          owner_id: string
+          source: string
+          source_message_ids: string[]
+          source_thread_id: string | null
+          superseded_by: string | null
+          supersedes: string | null
+          token_count: number
+          token_count_exact: boolean
+          updated_at: string
+          valid_from: string
+        }
+        ComputedFields: never
+        Insert: {
+          agent_id?: string | null
+          content: string
+          content_hash?: never
+          created_at?: string
+          fts?: never
+          fts_length?: never
+          id?: string
+          invalid_at?: string | null
+          invalid_reason?: string | null
+          kind?: Database['public']['Enums']['memory_kind']
+          metadata?: NonNullable<Json>
+          owner_id?: string
+          source?: string
+          source_message_ids?: string[]
+          source_thread_id?: string | null
+          superseded_by?: string | null
+          supersedes?: string | null
+          token_count: number
+          token_count_exact?: boolean
+          updated_at?: string
+          valid_from?: string
+        }
+        Update: {
+          agent_id?: string | null
+          content?: string
+          content_hash?: never
+          created_at?: string
+          fts?: never
+          fts_length?: never
+          id?: string
+          invalid_at?: string | null
+          invalid_reason?: string | null
+          kind?: Database['public']['Enums']['memory_kind']
+          metadata?: NonNullable<Json>
+          owner_id?: string
+          source?: string
+          source_message_ids?: string[]
+          source_thread_id?: string | null
+          superseded_by?: string | null
+          supersedes?: string | null
+          token_count?: number
+          token_count_exact?: boolean
+          updated_at?: string
+          valid_from?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'memories_source_thread_id_fkey'
+            columns: ['source_thread_id']
+            isOneToOne: false
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'memories_superseded_by_fkey'
+            columns: ['superseded_by']
+            isOneToOne: false
+            referencedRelation: 'memories'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'memories_supersedes_fkey'
+            columns: ['supersedes']
+            isOneToOne: false
+            referencedRelation: 'memories'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      memory_history: {
+        Row: {
+          actor_id: string | null
+          created_at: string
+          details: NonNullable<Json>
+          event: string
+          id: number
+          kind: Database['public']['Enums']['memory_kind']
+          memory_id: string
+          new_content: string | null
+          old_content: string | null
+          owner_id: string
+          previous_memory_id: string | null
+          reason: string | null
+          source: string
+          source_message_ids: string[]
+          source_thread_id: string | null
+        }
+        ComputedFields: never
+        Insert: {
+          actor_id?: string | null
+          created_at?: string
+          details?: NonNullable<Json>
+          event: string
+          id?: never
+          kind: Database['public']['Enums']['memory_kind']
+          memory_id: string
+          new_content?: string | null
+          old_content?: string | null
+          owner_id: string
+          previous_memory_id?: string | null
+          reason?: string | null
+          source: string
+          source_message_ids?: string[]
+          source_thread_id?: string | null
+        }
+        Update: {
+          actor_id?: string | null
+          created_at?: string
+          details?: NonNullable<Json>
+          event?: string
+          id?: never
+          kind?: Database['public']['Enums']['memory_kind']
+          memory_id?: string
+          new_content?: string | null
+          old_content?: string | null
+          owner_id?: string
+          previous_memory_id?: string | null
+          reason?: string | null
+          source?: string
+          source_message_ids?: string[]
+          source_thread_id?: string | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'memory_history_memory_id_fkey'
+            columns: ['memory_id']
+            isOneToOne: false
+            referencedRelation: 'memories'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'memory_history_previous_memory_id_fkey'
+            columns: ['previous_memory_id']
+            isOneToOne: false
+            referencedRelation: 'memories'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      memory_job_failures: {
+        Row: {
+          attempts: number
+          failed_at: string
+          id: number
+          job: NonNullable<Json>
+          last_error: string
+          msg_id: number
+          owner_id: string | null
+          queue: string
+          thread_id: string | null
+        }
+        ComputedFields: never
+        Insert: {
+          attempts: number
+          failed_at?: string
+          id?: never
+          job: NonNullable<Json>
+          last_error: string
+          msg_id: number
+          owner_id?: string | null
+          queue: string
+          thread_id?: string | null
+        }
+        Update: {
+          attempts?: number
+          failed_at?: string
+          id?: never
+          job?: NonNullable<Json>
+          last_error?: string
+          msg_id?: number
+          owner_id?: string | null
+          queue?: string
+          thread_id?: string | null
+        }
+        Relationships: []
+      }
       memory_threads: {
         Row: {
           agent_id: string | null
@@ -912,6 +1114,142 @@ export type Database = {
           },
         ]
       }
+      thread_memory_progress: {
+        Row: {
+          extracted_at: string | null
+          extracted_through: string | null
+          extraction_queued: boolean
+          extraction_queued_at: string | null
+          new_messages: number
+          owner_id: string
+          summarized_at: string | null
+          summary_queued: boolean
+          summary_queued_at: string | null
+          summary_stale_from: string | null
+          summary_version: number
+          thread_id: string
+          unsummarized_tokens: number
+          updated_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          extracted_at?: string | null
+          extracted_through?: string | null
+          extraction_queued?: boolean
+          extraction_queued_at?: string | null
+          new_messages?: number
+          owner_id: string
+          summarized_at?: string | null
+          summary_queued?: boolean
+          summary_queued_at?: string | null
+          summary_stale_from?: string | null
+          summary_version?: number
+          thread_id: string
+          unsummarized_tokens?: number
+          updated_at?: string
+        }
+        Update: {
+          extracted_at?: string | null
+          extracted_through?: string | null
+          extraction_queued?: boolean
+          extraction_queued_at?: string | null
+          new_messages?: number
+          owner_id?: string
+          summarized_at?: string | null
+          summary_queued?: boolean
+          summary_queued_at?: string | null
+          summary_stale_from?: string | null
+          summary_version?: number
+          thread_id?: string
+          unsummarized_tokens?: number
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'thread_memory_progress_thread_id_fkey'
+            columns: ['thread_id']
+            isOneToOne: true
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      thread_summaries: {
+        Row: {
+          based_on: number | null
+          created_at: string
+          id: number
+          input_tokens: number
+          message_count: number
+          model: string | null
+          owner_id: string
+          provider: string
+          stale: boolean
+          summarized_from: string
+          summary: string
+          summary_through: string
+          thread_id: string
+          through_created_at: string
+          through_id: string
+          token_count: number
+          trigger: string
+        }
+        ComputedFields: never
+        Insert: {
+          based_on?: number | null
+          created_at?: string
+          id?: never
+          input_tokens: number
+          message_count: number
+          model?: string | null
+          owner_id: string
+          provider: string
+          stale?: boolean
+          summarized_from: string
+          summary: string
+          summary_through: string
+          thread_id: string
+          through_created_at: string
+          through_id: string
+          token_count: number
+          trigger: string
+        }
+        Update: {
+          based_on?: number | null
+          created_at?: string
+          id?: never
+          input_tokens?: number
+          message_count?: number
+          model?: string | null
+          owner_id?: string
+          provider?: string
+          stale?: boolean
+          summarized_from?: string
+          summary?: string
+          summary_through?: string
+          thread_id?: string
+          through_created_at?: string
+          through_id?: string
+          token_count?: number
+          trigger?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'thread_summaries_based_on_fkey'
+            columns: ['based_on']
+            isOneToOne: false
+            referencedRelation: 'thread_summaries'
+            referencedColumns: ['id']
+          },
+          {
+            foreignKeyName: 'thread_summaries_thread_id_fkey'
+            columns: ['thread_id']
+            isOneToOne: false
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+        ]
+      }
       tools: {
         Row: {
           created_at: string
@@ -1190,6 +1528,63 @@ export type Database = {
         }
         Relationships: []
       }
+      working_memory: {
+        Row: {
+          created_at: string
+          data: Json | null
+          format: string
+          id: string
+          markdown: string | null
+          owner_id: string
+          schema: Json | null
+          scope: string
+          template: string | null
+          thread_id: string | null
+          token_count: number
+          updated_at: string
+          version: number
+        }
+        ComputedFields: never
+        Insert: {
+          created_at?: string
+          data?: Json | null
+          format: string
+          id?: string
+          markdown?: string | null
+          owner_id?: string
+          schema?: Json | null
+          scope: string
+          template?: string | null
+          thread_id?: string | null
+          token_count?: number
+          updated_at?: string
+          version?: number
+        }
+        Update: {
+          created_at?: string
+          data?: Json | null
+          format?: string
+          id?: string
+          markdown?: string | null
+          owner_id?: string
+          schema?: Json | null
+          scope?: string
+          template?: string | null
+          thread_id?: string | null
+          token_count?: number
+          updated_at?: string
+          version?: number
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'working_memory_thread_id_fkey'
+            columns: ['thread_id']
+            isOneToOne: false
+            referencedRelation: 'memory_threads'
+            referencedColumns: ['id']
+          },
+        ]
+      }
     }
     Views: {
       cost_per_model_per_day: {
@@ -1460,12 +1855,15 @@ export type Database = {
           created_before?: string
           document_ids?: string[]
           filter?: Json
+          include_invalid?: boolean
           k1?: number
+          kinds?: string[]
           match_count?: number
           query_text: string
           roles?: Database['public']['Enums']['message_role'][]
           source?: string
           thread_id?: string
+          valid_at?: string
         }
         Returns: Database['public']['CompositeTypes']['search_hit'][]
         SetofOptions: {
@@ -1747,6 +2145,38 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      forget_memory: {
+        Args: { memory_id: string; reason?: string }
+        Returns: {
+          agent_id: string | null
+          content: string
+          content_hash: string | null
+          created_at: string
+          fts: unknown
+          fts_length: number | null
+          id: string
+          invalid_at: string | null
+          invalid_reason: string | null
+          kind: Database['public']['Enums']['memory_kind']
+          metadata: NonNullable<Json>
+          owner_id: string
+          source: string
+          source_message_ids: string[]
+          source_thread_id: string | null
+          superseded_by: string | null
+          supersedes: string | null
+          token_count: number
+          token_count_exact: boolean
+          updated_at: string
+          valid_from: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'memories'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       get_agent_config: {
         Args: { agent: string }
         Returns: Database['public']['CompositeTypes']['agent_config']
@@ -1823,6 +2253,30 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      get_working_memory: {
+        Args: { owner_id?: string; scope?: string; thread_id?: string }
+        Returns: {
+          created_at: string
+          data: Json | null
+          format: string
+          id: string
+          markdown: string | null
+          owner_id: string
+          schema: Json | null
+          scope: string
+          template: string | null
+          thread_id: string | null
+          token_count: number
+          updated_at: string
+          version: number
+        }[]
+        SetofOptions: {
+          from: '*'
+          to: 'working_memory'
+          isOneToOne: false
+          isSetofReturn: true
+        }
+      }
       heartbeat_step: {
         Args: { lease_id: string; lease_seconds?: number; step_id: string }
         Returns: {
@@ -1871,6 +2325,8 @@ export type Database = {
           created_before?: string
           document_ids?: string[]
           filter?: Json
+          include_invalid?: boolean
+          kinds?: string[]
           match_count?: number
           model?: string
           query_embedding?: string
@@ -1879,6 +2335,7 @@ export type Database = {
           rrf_k?: number
           source?: string
           thread_id?: string
+          valid_at?: string
           vector_weight?: number
         }
         Returns: Database['public']['CompositeTypes']['search_hit'][]
@@ -1927,6 +2384,49 @@ export type Database = {
           to: 'document_page'
           isOneToOne: true
           isSetofReturn: false
+        }
+      }
+      list_memories: {
+        Args: {
+          agent_id?: string
+          cursor?: string
+          include_invalid?: boolean
+          kinds?: string[]
+          limit?: number
+          owner_id?: string
+        }
+        Returns: Database['public']['CompositeTypes']['memory_page']
+        SetofOptions: {
+          from: '*'
+          to: 'memory_page'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      list_memory_history: {
+        Args: { limit?: number; memory_id?: string }
+        Returns: {
+          actor_id: string | null
+          created_at: string
+          details: NonNullable<Json>
+          event: string
+          id: number
+          kind: Database['public']['Enums']['memory_kind']
+          memory_id: string
+          new_content: string | null
+          old_content: string | null
+          owner_id: string
+          previous_memory_id: string | null
+          reason: string | null
+          source: string
+          source_message_ids: string[]
+          source_thread_id: string | null
+        }[]
+        SetofOptions: {
+          from: '*'
+          to: 'memory_history'
+          isOneToOne: false
+          isSetofReturn: true
         }
       }
       list_scheduled_tasks: {
@@ -2060,6 +2560,47 @@ export type Database = {
         SetofOptions: {
           from: '*'
           to: 'rate_limit_result'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      remember_fact: {
+        Args: {
+          agent_id?: string
+          content: string
+          kind?: string
+          metadata?: Json
+          owner_id?: string
+          source_message_ids?: string[]
+          source_thread_id?: string
+          valid_from?: string
+        }
+        Returns: {
+          agent_id: string | null
+          content: string
+          content_hash: string | null
+          created_at: string
+          fts: unknown
+          fts_length: number | null
+          id: string
+          invalid_at: string | null
+          invalid_reason: string | null
+          kind: Database['public']['Enums']['memory_kind']
+          metadata: NonNullable<Json>
+          owner_id: string
+          source: string
+          source_message_ids: string[]
+          source_thread_id: string | null
+          superseded_by: string | null
+          supersedes: string | null
+          token_count: number
+          token_count_exact: boolean
+          updated_at: string
+          valid_from: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'memories'
           isOneToOne: true
           isSetofReturn: false
         }
@@ -2231,6 +2772,38 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      update_memory: {
+        Args: { content: string; kind?: string; memory_id: string; metadata?: Json; source_message_ids?: string[] }
+        Returns: {
+          agent_id: string | null
+          content: string
+          content_hash: string | null
+          created_at: string
+          fts: unknown
+          fts_length: number | null
+          id: string
+          invalid_at: string | null
+          invalid_reason: string | null
+          kind: Database['public']['Enums']['memory_kind']
+          metadata: NonNullable<Json>
+          owner_id: string
+          source: string
+          source_message_ids: string[]
+          source_thread_id: string | null
+          superseded_by: string | null
+          supersedes: string | null
+          token_count: number
+          token_count_exact: boolean
+          updated_at: string
+          valid_from: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'memories'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
       update_scheduled_task: {
         Args: { name: string; patch: Json }
         Returns: {
@@ -2276,8 +2849,43 @@ export type Database = {
           isSetofReturn: false
         }
       }
+      update_working_memory: {
+        Args: {
+          data?: Json
+          expected_version?: number
+          markdown?: string
+          owner_id?: string
+          schema?: Json
+          scope?: string
+          template?: string
+          thread_id?: string
+        }
+        Returns: {
+          created_at: string
+          data: Json | null
+          format: string
+          id: string
+          markdown: string | null
+          owner_id: string
+          schema: Json | null
+          scope: string
+          template: string | null
+          thread_id: string | null
+          token_count: number
+          updated_at: string
+          version: number
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'working_memory'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      validate_json_schema: { Args: { schema: Json; value: Json }; Returns: string }
     }
     Enums: {
+      memory_kind: 'fact' | 'preference' | 'event'
       message_role: 'system' | 'user' | 'assistant' | 'tool'
       span_kind: 'internal' | 'server' | 'client' | 'producer' | 'consumer'
       span_status: 'unset' | 'ok' | 'error'
@@ -2313,6 +2921,8 @@ export type Database = {
         messages: Database['public']['CompositeTypes']['memory_message'][] | null
         truncated: boolean | null
         recall: Json | null
+        working_memory: Json | null
+        memories: Json | null
       }
       memory_hit: {
         id: string | null
@@ -2355,6 +2965,11 @@ export type Database = {
         metadata: Json | null
         created_at: string | null
         cursor: string | null
+      }
+      memory_page: {
+        memories: Database['public']['Tables']['memories']['Row'][] | null
+        next_cursor: string | null
+        has_more: boolean | null
       }
       message_page: {
         messages: Database['public']['CompositeTypes']['memory_message'][] | null
@@ -2401,6 +3016,10 @@ export type Database = {
         heading_path: string[] | null
         parent_id: string | null
         created_at: string | null
+        kind: Database['public']['Enums']['memory_kind'] | null
+        agent_id: string | null
+        valid_from: string | null
+        invalid_at: string | null
       }
       search_row: {
         id: string | null
@@ -2413,6 +3032,10 @@ export type Database = {
         heading_path: string[] | null
         parent_id: string | null
         created_at: string | null
+        kind: Database['public']['Enums']['memory_kind'] | null
+        agent_id: string | null
+        valid_from: string | null
+        invalid_at: string | null
       }
       thread_page: {
         threads: Database['public']['Tables']['memory_threads']['Row'][] | null
@@ -2532,6 +3155,7 @@ export type CompositeTypes<
 export const Constants = {
   public: {
     Enums: {
+      memory_kind: ['fact', 'preference', 'event'],
       message_role: ['system', 'user', 'assistant', 'tool'],
       span_kind: ['internal', 'server', 'client', 'producer', 'consumer'],
       span_status: ['unset', 'ok', 'error'],

@@ -144,9 +144,12 @@ end
 $$;
 revoke all on function util.guard_rpc(regprocedure, text) from public, anon, authenticated, service_role;
 
-select util.guard_rpc('public.hybrid_search(text, extensions.vector, integer, text, jsonb, uuid, text, public.message_role[], uuid[], timestamptz, timestamptz, double precision, double precision, integer, integer, text)', 'search_rpc');
-select util.guard_rpc('public.bm25_search(text, integer, text, jsonb, uuid, text, public.message_role[], uuid[], timestamptz, timestamptz, double precision, double precision)', 'search_rpc');
-select util.guard_rpc('public.search_memories(text, extensions.vector, text, text, uuid, text, integer, integer, integer, public.message_role[], jsonb, timestamptz, timestamptz, double precision, double precision, integer, integer, text)', 'search_rpc');
+-- By name: each is the only function of its name in public (PostgREST cannot choose among overloads), and
+-- their argument lists grow with the features that add filters (long-term memory's kinds, valid_at, …).
+select util.guard_rpc(p.oid::regprocedure, 'search_rpc')
+  from pg_catalog.pg_proc p
+ where p.pronamespace = 'public'::regnamespace and p.proname in ('hybrid_search', 'bm25_search', 'search_memories')
+ order by p.proname;
 select util.guard_rpc('public.ingest_document(jsonb, text, text, jsonb, text, text, jsonb, uuid, uuid)', 'ingest_rpc');
 
 -- kw_match_documents calls bm25_search, which now writes (its counter): as a stable function PostgREST would

@@ -72,7 +72,7 @@ select throws_ok($$ select util.reembed('text-embedding-4') $$, '22023',
   'unknown embedding model "text-embedding-4"; registered models: gte-small, hash-384, text-embedding-3-large, text-embedding-3-small',
   'reembed with an unknown model lists the registered models');
 select throws_ok($$ select util.reembed('hash-384', 'documents') $$, '22023',
-  'unknown embedding source "documents"; registered sources: document_chunks, messages', 'reembed with an unknown source lists the sources');
+  'unknown embedding source "documents"; registered sources: document_chunks, memories, messages', 'reembed with an unknown source lists the sources');
 
 -- reembed into a new model
 select pgmq.purge_queue('embedding_jobs');

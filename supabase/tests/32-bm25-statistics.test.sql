@@ -49,11 +49,13 @@ select tests.create_supabase_user('bob');
 
 -- Registration
 select results_eq($$ select source, relation::text from private.bm25_sources order by source $$,
-  $$ values ('document_chunks', 'document_chunks'), ('messages', 'messages') $$, 'messages and document_chunks are the BM25 sources');
+  $$ values ('document_chunks', 'document_chunks'), ('memories', 'memories'), ('messages', 'messages') $$,
+  'messages, document_chunks and (long-term) memories are the BM25 sources');
 select is(
   (select string_agg(c.relname || '.' || t.tgname, ' ' order by c.relname, t.tgname) from pg_trigger t join pg_class c on c.oid = t.tgrelid
     where t.tgname like 'bm25_on_%'),
   'document_chunks.bm25_on_delete document_chunks.bm25_on_insert document_chunks.bm25_on_truncate document_chunks.bm25_on_update '
+  'memories.bm25_on_delete memories.bm25_on_insert memories.bm25_on_truncate memories.bm25_on_update '
   'messages.bm25_on_delete messages.bm25_on_insert messages.bm25_on_truncate messages.bm25_on_update',
   'each source has its insert, update, delete and truncate triggers');
 select ok(pg_temp.exact(), 'the statistics start exact');

@@ -132,7 +132,7 @@ select throws_ok($$ select * from bm25_search('apple', k1 => 10.5) $$, '22023', 
 select throws_ok($$ select * from bm25_search('apple', k1 => 'NaN') $$, '22023', 'k1 must be between 0 and 10 (got NaN)', 'k1 NaN is refused');
 select throws_ok($$ select * from bm25_search('apple', b => -0.5) $$, '22023', 'b must be between 0 and 1 (got -0.5)', 'a negative b is refused');
 select throws_ok($$ select * from bm25_search('apple', b => 1.5) $$, '22023', 'b must be between 0 and 1 (got 1.5)', 'b above 1 is refused');
-select throws_ok($$ select * from bm25_search('apple', source => 'documents') $$, '22023', 'source must be messages or document_chunks (got documents)',
+select throws_ok($$ select * from bm25_search('apple', source => 'documents') $$, '22023', 'source must be messages, document_chunks or memories (got documents)',
   'an unknown source is refused');
 
 -- Filters of document_chunks: document_ids, metadata (the document's merged with the chunk's), created range

@@ -1,9 +1,10 @@
-// POST /functions/v1/search — search the caller's documents or messages, with optional HyDE, query
+// POST /functions/v1/search — search the caller's documents, messages or long-term memories, with optional HyDE, query
 // expansion and reranking (./pipeline.ts). config.toml keeps verify_jwt = true (the gateway checks the
 // token); every database read and RPC runs with the caller's own Authorization header, so row level
 // security applies as if the caller had made the calls.
-//   body: { query, mode?: hybrid|bm25|vector, k?: 1..1000, scope?: documents|thread|agent|all,
-//           filters?: { metadata?, thread_id?, agent_id?, roles?, document_ids?, created_after?, created_before? },
+//   body: { query, mode?: hybrid|bm25|vector, k?: 1..1000, scope?: documents|thread|agent|all|memories,
+//           filters?: { metadata?, thread_id?, agent_id?, roles?, document_ids?, created_after?, created_before?,
+//                       kinds?, include_invalid?, valid_at? (scope memories) },
 //           before?/after?: 0..20 (message scopes), rerank?: boolean | { top_n?, model? }, hyde?: boolean,
 //           expand?: boolean | { n?: 1..5 } }                                              (./request.ts)
 //   200 { query, mode, scope, results, reranked, steps: { embed, hyde, expand, rerank } }

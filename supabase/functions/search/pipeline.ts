@@ -3,9 +3,9 @@
 //      expansion writes n other phrasings of it;
 //   2. embed (unless mode bm25) in ONE call to the default embedding model's provider: the query — or,
 //      with HyDE, the passage in its place — and each alternative phrasing;
-//   3. retrieve through the caller's RPC for the scope (documents: hybrid_search / bm25_search; thread,
-//      agent, all: search_memories), once per phrasing; BM25 always gets the phrasing's own words, the
-//      vector channel its embedding;
+//   3. retrieve through the caller's RPC for the scope (documents and memories — the long-term memories —:
+//      hybrid_search / bm25_search; thread, agent, all: search_memories), once per phrasing; BM25 always
+//      gets the phrasing's own words, the vector channel its embedding;
 //   4. fuse the phrasings' ranked lists by reciprocal rank fusion (k = 60) when there are several;
 //   5. rerank (optional, Cohere-compatible API) the best max(k, top_n or min(3k, 100)) candidates
 //      against the original query and keep the k best.
@@ -231,8 +231,17 @@ export function rpcCall(
     ...(f.created_after ? { created_after: f.created_after } : {}),
     ...(f.created_before ? { created_before: f.created_before } : {}),
   }
-  if (req.scope === 'documents') {
-    const docs = { ...common, source: 'document_chunks', ...(f.document_ids ? { document_ids: f.document_ids } : {}) }
+  if (req.scope === 'documents' || req.scope === 'memories') {
+    const docs = req.scope === 'documents'
+      ? { ...common, source: 'document_chunks', ...(f.document_ids ? { document_ids: f.document_ids } : {}) }
+      : {
+        ...common,
+        source: 'memories',
+        ...(f.agent_id ? { agent_id: f.agent_id } : {}),
+        ...(f.kinds ? { kinds: f.kinds } : {}),
+        ...(f.include_invalid ? { include_invalid: true } : {}),
+        ...(f.valid_at ? { valid_at: f.valid_at } : {}),
+      }
     if (req.mode === 'bm25') return { fn: 'bm25_search', args: docs }
     const withVector = vector ? { ...docs, query_embedding: vector } : docs
     // Vector alone: the fusion with a zero BM25 weight is exactly the vector ranking (and keeps one row shape).
@@ -266,9 +275,9 @@ async function retrieve(
 ): Promise<Hit[]> {
   const { fn, args } = rpcCall(req, text, vector, depth)
   const rows = (await store.rpc(fn, args)) as Hit[]
-  // Documents in mode vector come through hybrid_search, whose `score` is the fused one: report the
-  // cosine similarity, as search_memories does for its mode vector.
-  if (req.scope === 'documents' && req.mode === 'vector') {
+  // Documents and memories in mode vector come through hybrid_search, whose `score` is the fused one:
+  // report the cosine similarity, as search_memories does for its mode vector.
+  if ((req.scope === 'documents' || req.scope === 'memories') && req.mode === 'vector') {
     return rows.map((r) => ({ ...r, score: r.vector_score as number }))
   }
   return rows

@@ -4,11 +4,11 @@
 // "filter") does not silently change what is searched.
 
 export type Mode = 'hybrid' | 'bm25' | 'vector'
-export type Scope = 'documents' | 'thread' | 'agent' | 'all'
+export type Scope = 'documents' | 'thread' | 'agent' | 'all' | 'memories'
 export type Role = 'system' | 'user' | 'assistant' | 'tool'
 
 export const MODES: readonly Mode[] = ['hybrid', 'bm25', 'vector']
-export const SCOPES: readonly Scope[] = ['documents', 'thread', 'agent', 'all']
+export const SCOPES: readonly Scope[] = ['documents', 'thread', 'agent', 'all', 'memories']
 const ROLES: readonly Role[] = ['system', 'user', 'assistant', 'tool']
 
 export const MAX_QUERY_CHARS = 10_000
@@ -22,7 +22,16 @@ export interface Filters {
   document_ids?: string[]
   created_after?: string
   created_before?: string
+  /** Scope memories: some of fact, preference, event. */
+  kinds?: MemoryKind[]
+  /** Scope memories: also superseded and forgotten memories. */
+  include_invalid?: boolean
+  /** Scope memories: the memories that held at this time. */
+  valid_at?: string
 }
+
+export type MemoryKind = 'fact' | 'preference' | 'event'
+const KINDS: readonly MemoryKind[] = ['fact', 'preference', 'event']
 
 export interface SearchRequest {
   query: string
@@ -41,7 +50,8 @@ export interface SearchRequest {
 }
 
 const FIELDS = ['query', 'mode', 'k', 'scope', 'filters', 'before', 'after', 'rerank', 'hyde', 'expand']
-const FILTER_FIELDS = ['metadata', 'thread_id', 'agent_id', 'roles', 'document_ids', 'created_after', 'created_before']
+const FILTER_FIELDS = ['metadata', 'thread_id', 'agent_id', 'roles', 'document_ids', 'created_after', 'created_before', 'kinds',
+  'include_invalid', 'valid_at']
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const DEFAULT_EXPANSIONS = 3
 
@@ -86,8 +96,8 @@ export function parseRequest(body: unknown): SearchRequest | string {
   for (const field of ['before', 'after'] as const) {
     const v = body[field]
     if (v === undefined) continue
-    if (scope === 'documents') {
-      return `${field} applies to the message scopes (thread, agent, all), not to scope documents`
+    if (scope === 'documents' || scope === 'memories') {
+      return `${field} applies to the message scopes (thread, agent, all), not to scope ${scope}`
     }
     if (!isInt(v, 0, 20)) return `${field} must be a whole number from 0 to 20 (got ${show(v)})`
     if (field === 'before') before = v
@@ -146,30 +156,30 @@ function parseFilters(raw: unknown, scope: Scope): Filters | string {
   const unknown = unknownFields(raw, FILTER_FIELDS, 'filters')
   if (unknown) return unknown
   const f: Filters = {}
-  const messages = scope !== 'documents'
+  const messages = scope === 'thread' || scope === 'agent' || scope === 'all'
   if (raw.metadata !== undefined) {
     if (!isObject(raw.metadata)) return `filters.metadata must be a JSON object to match (got ${show(raw.metadata)})`
     f.metadata = raw.metadata
   }
   if (raw.thread_id !== undefined) {
-    if (!messages) return 'filters.thread_id applies to the message scopes (thread, agent, all), not to scope documents'
+    if (!messages) return `filters.thread_id applies to the message scopes (thread, agent, all), not to scope ${scope}`
     if (typeof raw.thread_id !== 'string' || !UUID.test(raw.thread_id)) return 'filters.thread_id must be a uuid'
     f.thread_id = raw.thread_id
   }
   if (raw.agent_id !== undefined) {
-    if (!messages) return 'filters.agent_id applies to the message scopes (thread, agent, all), not to scope documents'
+    if (scope === 'documents') return 'filters.agent_id applies to the message scopes (thread, agent, all) and memories, not to scope documents'
     if (typeof raw.agent_id !== 'string' || !raw.agent_id) return 'filters.agent_id must be a non-empty string'
     f.agent_id = raw.agent_id
   }
   if (raw.roles !== undefined) {
-    if (!messages) return 'filters.roles applies to the message scopes (thread, agent, all), not to scope documents'
+    if (!messages) return `filters.roles applies to the message scopes (thread, agent, all), not to scope ${scope}`
     if (!Array.isArray(raw.roles) || !raw.roles.length || raw.roles.some((r) => !ROLES.includes(r))) {
       return `filters.roles must be a non-empty list of ${ROLES.join(', ')}`
     }
     f.roles = raw.roles
   }
   if (raw.document_ids !== undefined) {
-    if (messages) return `filters.document_ids applies to scope documents, not to scope ${scope}`
+    if (scope !== 'documents') return `filters.document_ids applies to scope documents, not to scope ${scope}`
     if (!Array.isArray(raw.document_ids) || raw.document_ids.some((id) => typeof id !== 'string' || !UUID.test(id))) {
       return 'filters.document_ids must be a list of uuids'
     }
@@ -180,6 +190,23 @@ function parseFilters(raw: unknown, scope: Scope): Filters | string {
     if (v === undefined) continue
     if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) return `filters.${field} must be an ISO 8601 timestamp`
     f[field] = v
+  }
+  for (const field of ['kinds', 'include_invalid', 'valid_at'] as const) {
+    if (raw[field] !== undefined && scope !== 'memories') return `filters.${field} applies to scope memories, not to scope ${scope}`
+  }
+  if (raw.kinds !== undefined) {
+    if (!Array.isArray(raw.kinds) || !raw.kinds.length || raw.kinds.some((k) => !KINDS.includes(k))) {
+      return `filters.kinds must be a non-empty list of ${KINDS.join(', ')}`
+    }
+    f.kinds = raw.kinds
+  }
+  if (raw.include_invalid !== undefined) {
+    if (typeof raw.include_invalid !== 'boolean') return `filters.include_invalid must be true or false (got ${show(raw.include_invalid)})`
+    f.include_invalid = raw.include_invalid
+  }
+  if (raw.valid_at !== undefined) {
+    if (typeof raw.valid_at !== 'string' || Number.isNaN(Date.parse(raw.valid_at))) return 'filters.valid_at must be an ISO 8601 timestamp'
+    f.valid_at = raw.valid_at
   }
   if (f.created_after && f.created_before && Date.parse(f.created_after) > Date.parse(f.created_before)) {
     return 'filters.created_after is later than filters.created_before'

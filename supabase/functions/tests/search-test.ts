@@ -236,6 +236,52 @@ Deno.test('each mode and scope calls its RPC as the caller with the right argume
     assert.equal(store.calls.at(-1)!.args.scope, 'all')
     assert.equal(store.calls.at(-1)!.args.mode, 'vector')
   })
+  await t.step('memories (long-term memories): hybrid_search / bm25_search over source memories with its filters', async () => {
+    const r = await post({
+      query: 'where do I live',
+      scope: 'memories',
+      filters: { agent_id: 'assistant', kinds: ['fact', 'preference'], include_invalid: true, valid_at: '2026-03-01T00:00:00Z' },
+    })
+    assert.equal(r.status, 200)
+    const call = store.calls.at(-1)!
+    assert.equal(call.fn, 'hybrid_search')
+    assert.deepEqual({ ...call.args, query_embedding: undefined }, {
+      query_text: 'where do I live',
+      match_count: 10,
+      filter: {},
+      source: 'memories',
+      agent_id: 'assistant',
+      kinds: ['fact', 'preference'],
+      include_invalid: true,
+      valid_at: '2026-03-01T00:00:00Z',
+      query_embedding: undefined,
+    })
+    assert.ok(Array.isArray(call.args.query_embedding), 'the query is embedded for the vector channel')
+    assert.equal(r.body.scope, 'memories')
+    await post({ query: 'live', scope: 'memories', mode: 'bm25' })
+    assert.deepEqual(store.calls.at(-1), {
+      fn: 'bm25_search',
+      args: { query_text: 'live', match_count: 10, filter: {}, source: 'memories' },
+    })
+    const vector = await post({ query: 'apples', scope: 'memories', mode: 'vector', k: 2 })
+    assert.equal(store.calls.at(-1)!.args.bm25_weight, 0)
+    assert.deepEqual(vector.body.results.map((h: Hit) => h.score), [0.5, 0.49], 'mode vector reports the cosine similarity')
+    for (const [body, message] of [
+      [{ query: 'q', scope: 'memories', filters: { thread_id: '00000000-0000-4000-8000-0000000000aa' } },
+        /filters.thread_id applies to the message scopes \(thread, agent, all\), not to scope memories/],
+      [{ query: 'q', scope: 'memories', filters: { roles: ['user'] } }, /filters.roles applies to the message scopes/],
+      [{ query: 'q', scope: 'memories', before: 1 }, /before applies to the message scopes \(thread, agent, all\), not to scope memories/],
+      [{ query: 'q', scope: 'memories', filters: { kinds: ['hobby'] } }, /filters.kinds must be a non-empty list of fact, preference, event/],
+      [{ query: 'q', scope: 'memories', filters: { include_invalid: 'yes' } }, /filters.include_invalid must be true or false/],
+      [{ query: 'q', scope: 'memories', filters: { valid_at: 'tomorrow' } }, /filters.valid_at must be an ISO 8601 timestamp/],
+      [{ query: 'q', scope: 'all', filters: { kinds: ['fact'] } }, /filters.kinds applies to scope memories, not to scope all/],
+      [{ query: 'q', filters: { agent_id: 'assistant' } }, /filters.agent_id applies to the message scopes \(thread, agent, all\) and memories/],
+    ] as [Record<string, unknown>, RegExp][]) {
+      const bad = await post(body)
+      assert.equal(bad.status, 400, JSON.stringify(body))
+      assert.match(bad.body.error.message, message)
+    }
+  })
   await t.step('RPC errors pass through: PT404 → 404, 22023 → 400, 401, 403, 5xx → 502', async () => {
     const map: [StoreError, number, string][] = [
       [new StoreError(404, 'PT404', 'thread 1 not found'), 404, 'not_found'],
