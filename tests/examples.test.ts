@@ -17,6 +17,8 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 interface Expectation {
   /** Extra environment (beyond the stack's URLs and keys) and anything to start first. */
   setup?: () => Promise<{ env: Record<string, string>; check?: () => void; close?: () => Promise<void> }>
+  /** Environment that depends on the example's stack (its data directory, …). */
+  env?: (stack: TestStack) => Record<string, string>
   /** Lines the output must contain, in this order (other lines may come between). */
   lines: RegExp[]
 }
@@ -58,6 +60,29 @@ const EXPECTED: Record<string, Expectation> = {
       /^registered nomic-embed-text \(768 dims at http:\/\/127\.0\.0\.1:\d+\/v1\); util\.reembed queued \d+ jobs$/,
       new RegExp(`^message ${UUID}: embedded with nomic-embed-text$`),
       /^nomic-embed-text is now the default embedding model$/,
+    ],
+  },
+  'long-term.ts': {
+    lines: [
+      /^memories: "Lives in Berlin\.", "Lives in Paris\." \(superseded\)$/,
+      /^search: "Lives in Berlin\."$/,
+      /^working memory v1: \{"name":"Alex"\}$/,
+      /^summary: 0 step\(s\), nothing to summarize yet$/,
+      /^context: 2 messages, 1 working memory, memories "Lives in Berlin\.", \d+ of 8000 tokens$/,
+      /^history of the Berlin memory: add, update, forget$/,
+    ],
+  },
+  'mirror.ts': {
+    // The stack mirrors to a file next to its database; the example reads that file.
+    env: (stack) => ({ LIBSQL_DATABASE_URL: `file:${join(stack.dataDir, 'mirror.db')}` }),
+    lines: [
+      /^mirror: 2 messages in the thread$/,
+      /^mirror keyword: "What is the refund policy for annual plans\?"$/,
+      /^mirror hybrid: 2 hits, first "What is the refund policy for annual plans\?"$/,
+      /^offline read: 2 messages from mirror$/,
+      /^offline write: outbox$/,
+      /^replayed 1 write\(s\), 0 refused$/,
+      /^supabase now has 3 messages \(source supabase\)$/,
     ],
   },
   'search.ts': {
@@ -123,6 +148,7 @@ describe('examples/ run as written against a fresh stack', () => {
         const { code, out } = await run(file, {
           SUPABASE_URL: stack.apiUrl,
           SUPABASE_DB_URL: stack.dbUrl,
+          ...expectation.env?.(stack),
           ...extra.env,
         })
         assert.equal(code, 0, `${file} exited with ${code}:\n${out}`)

@@ -4,6 +4,7 @@
 // errors mapped to statuses, and a semantic request whose provider fails (502, nothing stored).
 import assert from 'node:assert/strict'
 import { type Chunk } from '../_shared/chunking/types.ts'
+import { CHUNKER_VERSION } from '../_shared/chunking/mod.ts'
 import {
   createHandler,
   type DefaultModel,
@@ -95,7 +96,7 @@ Deno.test('ingest handler: a JSON body is chunked and stored in one call, as the
   assert.equal(args.document_id, null)
   assert.match(args.content_hash, /^[0-9a-f]{64}$/)
   assert.deepEqual(args.chunking, {
-    chunker: 1,
+    chunker: CHUNKER_VERSION,
     strategy: 'markdown',
     format: 'markdown',
     chunk_tokens: 400,
