@@ -128,6 +128,12 @@ describe('long-term memories', () => {
     assert.deepEqual(history[1].source_message_ids, [berlin.id])
     assert.deepEqual(await memory.getMemoryHistory(old.id), history, 'either version gives the whole history')
 
+    // Each extraction run is a trace of the extract-memories function, with the chat model's tokens.
+    const traces = await stack.db.query<{ spans: number; input_tokens: number; models: string[] }>(
+      `select span_count as spans, input_tokens::int, models from public.traces where service = 'extract-memories' and input_tokens > 0`)
+    assert.ok(traces.rows.length >= 1, 'extraction runs are traced')
+    assert.ok(traces.rows.every((t) => t.spans >= 2 && t.models.includes('fake-extractor')), 'a span for the chat call, with its model')
+
     // The search function's scope memories sees the valid one; with includeInvalid, both.
     const found = await memory.searchMemories('where does she live')
     assert.deepEqual(found.results.map((h) => h.content), ['Lives in Berlin.'])

@@ -15,6 +15,7 @@ import { bearerClaims, connect, describeFailure, requireVisibleThread, type Sql,
 import { ProviderError } from '../_shared/provider-http.ts'
 import { type ExtractionStore, postgresExtractionStore } from './store.ts'
 import { ExtractError, extractNow, processQueue } from './worker.ts'
+import { traced } from '../_shared/tracing.ts'
 
 export interface HandlerDeps {
   env?: (name: string) => string | undefined
@@ -103,4 +104,6 @@ export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise
   }
 }
 
-export const handler = createHandler()
+// Each call is a trace (service 'extract-memories') with a span per database call and per chat-model call, with its
+// tokens and cost (../_shared/tracing.ts).
+export const handler = traced('extract-memories', createHandler())

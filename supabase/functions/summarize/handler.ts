@@ -17,6 +17,7 @@ import { ProviderError } from '../_shared/provider-http.ts'
 import type { Summarizer } from '../_shared/summarizer.ts'
 import { postgresSummaryStore, type SummaryStore } from './store.ts'
 import { processQueue, SummarizeError, summarizeNow } from './worker.ts'
+import { traced } from '../_shared/tracing.ts'
 
 export interface HandlerDeps {
   env?: (name: string) => string | undefined
@@ -109,4 +110,6 @@ export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise
   }
 }
 
-export const handler = createHandler()
+// Each call is a trace (service 'summarize') with a span per database call and per chat-model call, with its
+// tokens and cost (../_shared/tracing.ts).
+export const handler = traced('summarize', createHandler())
