@@ -58,9 +58,13 @@ describe('LibSQL mirror end to end', () => {
 
     const pg = connectPostgres(`postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`)
     try {
+      // Mirrored: the embedding pipeline has stored each message's exact token count in Supabase (an UPDATE
+      // the mirror copies too), the mirror queue is empty, and LibSQL has the three messages with those counts.
       const mirrored = async () => {
+        const [p] = await pg`select count(*)::int as n from public.messages where thread_id = ${thread.id} and token_count_exact`
+        if (p.n !== 3) return false
         const [s] = await pg`select queue_depth::int as depth from util.libsql_mirror_status`
-        const n = await libsql.execute({ sql: 'select count(*) as n from messages where thread_id = ?', args: [thread.id] })
+        const n = await libsql.execute({ sql: 'select count(*) as n from messages where thread_id = ? and token_count_exact = 1', args: [thread.id] })
         return s.depth === 0 && Number(n.rows[0].n) === 3
       }
       await waitFor(mirrored, 30_000, 200)
@@ -148,6 +152,11 @@ describe('LibSQL mirror end to end', () => {
       const pg2 = connectPostgres(`postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`)
       try {
         await waitFor(async () => {
+          // First the embedding pipeline: no job left in its queue, done or dead-lettered (its token counts and
+          // vectors are changes the mirror copies too)…
+          const [e] = await pg2`select queue_length::int as jobs from pgmq.metrics('embedding_jobs')`
+          if (e.jobs !== 0) return false
+          // … then the mirror queue.
           const [s] = await pg2`select queue_depth::int as depth from util.libsql_mirror_status`
           return s.depth === 0 && (await getMemory(libsql, { ownerId: alice.id }).loadMessages(thread.id)).messages.length === 6
         }, 30_000, 200)
