@@ -35,17 +35,30 @@ function lockDataDir(dataDir: string): () => void {
   const lock = join(dataDir, 'stack.pid')
   if (existsSync(lock)) {
     const pid = Number(readFileSync(lock, 'utf8'))
-    let alive = false
-    try {
-      process.kill(pid, 0)
-      alive = pid !== process.pid
-    } catch {
-      alive = false
-    }
-    if (alive) throw new Error(`another stack (pid ${pid}) is using ${dataDir}; stop it first (Ctrl-C in its terminal)`)
+    if (pid !== process.pid && processRuns(pid)) throw new Error(`another stack (pid ${pid}) is using ${dataDir}; stop it first (Ctrl-C in its terminal)`)
   }
   writeFileSync(lock, String(process.pid))
   return () => rmSync(lock, { force: true })
+}
+
+/**
+ * Whether `pid` is a running process. A zombie (exited, not yet reaped — an orphan whose new parent is slow
+ * to reap, as in some containers) holds no lock and counts as gone, like a pid nobody has.
+ */
+function processRuns(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state …"; comm may hold spaces and parentheses, the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return true // no /proc (macOS): kill(pid, 0) is all there is
+  }
 }
 
 async function assertPortFree(host: string, port: number, purpose: string, flag: string): Promise<void> {

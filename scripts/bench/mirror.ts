@@ -5,7 +5,7 @@
 //      A warm-up message is mirrored first (loading the functions and opening LibSQL is not lag), and the
 //      rate actually reached is printed (the saves go through the same single PGlite backend).
 //      The embedding pipeline runs too, so the mirror also copies every message's 384-dim vector.
-//   2. search: a LibSQL file with 100,000 messages (20,000 with --quick) and their 64-dim embeddings, written
+//   2. search: a LibSQL file with 100,000 messages (20,000 with --quick) and their 384-dim embeddings, written
 //      with the mirror's own apply code (cached in .data/bench/); searchMemory (vector_top_k, k = 10) p95
 //      against the target ≤ 10 ms, and a brute-force `ORDER BY vector_distance_cos` scan (what Mastra's LibSQL
 //      store does) in the same run, with the ratio; loadMessages pages of 50 at random cursors of a 100k-message
@@ -24,7 +24,8 @@ import { embeddingTableOf } from '../../supabase/functions/_shared/libsql/schema
 import type { SqlClient } from '../../supabase/functions/_shared/libsql/sql-client.ts'
 import { type Bench, type BenchReport, latencyFigures, summarize } from './lib.ts'
 
-const DIMS = 64
+// The local default model's size (hash-384; gte-small is 384 too).
+const DIMS = 384
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function prng(seed: number): () => number {
@@ -103,7 +104,7 @@ async function lag(seconds: number, log: (l: string) => void): Promise<number[]>
   }
 }
 
-/** A LibSQL file with `n` messages in one thread of one owner (plus another owner's rows) and 64-dim vectors. */
+/** A LibSQL file with `n` messages in one thread of one owner (plus another owner's rows) and DIMS-dim vectors. */
 async function searchDb(n: number, progress: (label: string, total: number) => { tick(n?: number): void; done(): void }) {
   const dir = join(ROOT, '.data', 'bench')
   mkdirSync(dir, { recursive: true })
@@ -134,8 +135,8 @@ async function searchDb(n: number, progress: (label: string, total: number) => {
           id, thread_id: threadId, owner_id: owner, role: j % 2 ? 'assistant' : 'user', content: `message ${j} ${j % 7 === 0 ? 'refund' : 'travel'}`,
           tool_call_id: null, tool_name: null, token_count: 4, token_count_exact: false, metadata: {}, created_at: at, _created_us: us,
         }))
-        batch.push(change('embeddings', ['messages', id, 'bench-64'], {
-          source_table: 'messages', source_id: id, owner_id: owner, model: 'bench-64', content_hash: 'd'.repeat(64),
+        batch.push(change('embeddings', ['messages', id, `bench-${DIMS}`], {
+          source_table: 'messages', source_id: id, owner_id: owner, model: `bench-${DIMS}`, content_hash: 'd'.repeat(64),
           embedding: JSON.stringify(Array.from({ length: DIMS }, () => rand() * 2 - 1)), created_at: at, updated_at: at,
         }))
       }
@@ -167,7 +168,7 @@ export const mirror: Bench = {
         await memory.searchMemory({ embedding: q, k: 10 })
         search.push(performance.now() - t)
       }
-      const { table } = embeddingTableOf('bench-64')
+      const { table } = embeddingTableOf(`bench-${DIMS}`)
       const brute: number[] = []
       for (let i = 0; i < (ctx.quick ? 10 : 20); i++) {
         const q = JSON.stringify(query())
