@@ -10,9 +10,9 @@
 //   502 provider_failed (the chat API failed or answered malformed JSON) · 503 not_configured (no
 //   memories.model) · 500 server_error. Errors are { error: { code, message } }.
 // config.toml keeps verify_jwt = true: the gateway checks the token's signature before this runs.
-import { errorResponse as error, json, preflight } from '../_shared/http.ts'
-import { bearerClaims, connect, describeFailure, requireVisibleThread, type Sql, ThreadAccessError, UUID } from '../_shared/memory-jobs.ts'
-import { ProviderError } from '../_shared/provider-http.ts'
+import { errorResponse as error } from '../_shared/http.ts'
+import { memoryJobHandler } from '../_shared/memory-job-handler.ts'
+import { describeFailure, UUID } from '../_shared/memory-jobs.ts'
 import { type ExtractionStore, postgresExtractionStore } from './store.ts'
 import { ExtractError, extractNow, processQueue } from './worker.ts'
 import { traced } from '../_shared/tracing.ts'
@@ -51,57 +51,18 @@ export function parseBody(body: unknown): Body | string {
 
 export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise<Response> {
   const env = deps.env ?? ((name: string) => Deno.env.get(name))
-  let sql: Sql | null = null
-  const storeFor = deps.store ??
-    (() => {
-      const url = env('SUPABASE_DB_URL')
-      if (!url) throw new Error('SUPABASE_DB_URL is not set')
-      sql ??= connect(url)
-      return postgresExtractionStore(sql)
-    })
-  const requireThread = deps.requireThread ?? ((auth: string, id: string) => requireVisibleThread(auth, id, env))
-  return async (req) => {
-    const pre = preflight(req)
-    if (pre) return pre
-    if (req.method !== 'POST') return error(405, 'method_not_allowed', 'use POST with a JSON body', { allow: 'POST, OPTIONS' })
-    const authorization = req.headers.get('authorization')
-    if (!authorization) return error(401, 'unauthorized', 'missing Authorization: Bearer <access token or service_role key>')
-    const { role } = bearerClaims(authorization)
-    if (role !== 'service_role' && role !== 'authenticated') {
-      return error(403, 'forbidden', 'extract-memories takes a signed-in user\'s token (for their own thread) or the service_role key')
-    }
-    const text = await req.text()
-    let raw: unknown = {}
-    if (text.trim()) {
-      try {
-        raw = JSON.parse(text)
-      } catch {
-        return error(400, 'invalid_json', 'the body is not valid JSON')
-      }
-    }
-    const body = parseBody(raw)
-    if (typeof body === 'string') return error(400, 'invalid_request', body)
-    if (body.kind === 'queue' && role !== 'service_role') {
-      return error(403, 'forbidden', 'only the service_role key runs the extraction queue; pass thread_id to extract from your thread')
-    }
-    try {
-      const workerDeps = { store: storeFor(), env, fetch: deps.fetch }
-      if (body.kind === 'queue') return json(207, await processQueue(workerDeps, body))
-      if (role !== 'service_role') await requireThread(authorization, body.threadId)
-      return json(200, await extractNow(workerDeps, body.threadId))
-    } catch (err) {
-      if (err instanceof ThreadAccessError || err instanceof ExtractError) return error(err.status, err.code, err.message)
-      if (err instanceof ProviderError) {
-        return err.code === 'config'
-          ? error(503, 'not_configured', err.message)
-          : error(502, 'provider_failed', describeFailure(err).message)
-      }
-      const code = (err as { code?: string })?.code
-      if (typeof code === 'string' && code.startsWith('22')) return error(400, 'invalid_request', (err as Error).message)
-      console.error('[extract-memories] failed:', (err as Error)?.message ?? err)
-      return error(500, 'server_error', (err as Error)?.message ?? String(err))
-    }
-  }
+  const workerDeps = (store: ExtractionStore) => ({ store, env, fetch: deps.fetch })
+  return memoryJobHandler({
+    name: 'extract-memories',
+    queueRefusal: 'only the service_role key runs the extraction queue; pass thread_id to extract from your thread',
+    parseBody,
+    openStore: postgresExtractionStore,
+    runQueue: (store, body) => processQueue(workerDeps(store), body),
+    runThread: (store, body) => extractNow(workerDeps(store), body.threadId),
+    isOwnError: (err): err is ExtractError => err instanceof ExtractError,
+    providerFailure: (err) =>
+      err.code === 'config' ? error(503, 'not_configured', err.message) : error(502, 'provider_failed', describeFailure(err).message),
+  }, deps, env)
 }
 
 // Each call is a trace (service 'extract-memories') with a span per database call and per chat-model call, with its

@@ -11,9 +11,9 @@
 //   400 invalid_request · 401 no bearer token · 403 anon · 404 not_found · 405 not POST · 409 conflict
 //   502 provider_failed (the chat API failed) · 500 server_error. Errors are { error: { code, message } }.
 // config.toml keeps verify_jwt = true: the gateway checks the token's signature before this runs.
-import { errorResponse as error, json, preflight } from '../_shared/http.ts'
-import { bearerClaims, connect, describeFailure, requireVisibleThread, type Sql, ThreadAccessError, UUID } from '../_shared/memory-jobs.ts'
-import { ProviderError } from '../_shared/provider-http.ts'
+import { errorResponse as error } from '../_shared/http.ts'
+import { memoryJobHandler } from '../_shared/memory-job-handler.ts'
+import { describeFailure, UUID } from '../_shared/memory-jobs.ts'
 import type { Summarizer } from '../_shared/summarizer.ts'
 import { postgresSummaryStore, type SummaryStore } from './store.ts'
 import { processQueue, SummarizeError, summarizeNow } from './worker.ts'
@@ -61,53 +61,17 @@ export function parseBody(body: unknown): Body | string {
 
 export function createHandler(deps: HandlerDeps = {}): (req: Request) => Promise<Response> {
   const env = deps.env ?? ((name: string) => Deno.env.get(name))
-  let sql: Sql | null = null
-  const storeFor = deps.store ??
-    (() => {
-      const url = env('SUPABASE_DB_URL')
-      if (!url) throw new Error('SUPABASE_DB_URL is not set')
-      sql ??= connect(url)
-      return postgresSummaryStore(sql)
-    })
-  const requireThread = deps.requireThread ?? ((auth: string, id: string) => requireVisibleThread(auth, id, env))
-  return async (req) => {
-    const pre = preflight(req)
-    if (pre) return pre
-    if (req.method !== 'POST') return error(405, 'method_not_allowed', 'use POST with a JSON body', { allow: 'POST, OPTIONS' })
-    const authorization = req.headers.get('authorization')
-    if (!authorization) return error(401, 'unauthorized', 'missing Authorization: Bearer <access token or service_role key>')
-    const { role } = bearerClaims(authorization)
-    if (role !== 'service_role' && role !== 'authenticated') {
-      return error(403, 'forbidden', 'summarize takes a signed-in user\'s token (for their own thread) or the service_role key')
-    }
-    const text = await req.text()
-    let raw: unknown = {}
-    if (text.trim()) {
-      try {
-        raw = JSON.parse(text)
-      } catch {
-        return error(400, 'invalid_json', 'the body is not valid JSON')
-      }
-    }
-    const body = parseBody(raw)
-    if (typeof body === 'string') return error(400, 'invalid_request', body)
-    if (body.kind === 'queue' && role !== 'service_role') {
-      return error(403, 'forbidden', 'only the service_role key runs the summary queue; pass thread_id to summarize your thread')
-    }
-    try {
-      const workerDeps = { store: storeFor(), env, fetch: deps.fetch, summarizer: deps.summarizer }
-      if (body.kind === 'queue') return json(207, await processQueue(workerDeps, body))
-      if (role !== 'service_role') await requireThread(authorization, body.threadId)
-      return json(200, await summarizeNow(workerDeps, body.threadId, { keepRecentTokens: body.keepRecentTokens }))
-    } catch (err) {
-      if (err instanceof ThreadAccessError || err instanceof SummarizeError) return error(err.status, err.code, err.message)
-      if (err instanceof ProviderError) return error(502, 'provider_failed', describeFailure(err).message)
-      const code = (err as { code?: string })?.code
-      if (typeof code === 'string' && code.startsWith('22')) return error(400, 'invalid_request', (err as Error).message)
-      console.error('[summarize] failed:', (err as Error)?.message ?? err)
-      return error(500, 'server_error', (err as Error)?.message ?? String(err))
-    }
-  }
+  const workerDeps = (store: SummaryStore) => ({ store, env, fetch: deps.fetch, summarizer: deps.summarizer })
+  return memoryJobHandler({
+    name: 'summarize',
+    queueRefusal: 'only the service_role key runs the summary queue; pass thread_id to summarize your thread',
+    parseBody,
+    openStore: postgresSummaryStore,
+    runQueue: (store, body) => processQueue(workerDeps(store), body),
+    runThread: (store, body) => summarizeNow(workerDeps(store), body.threadId, { keepRecentTokens: body.keepRecentTokens }),
+    isOwnError: (err): err is SummarizeError => err instanceof SummarizeError,
+    providerFailure: (err) => error(502, 'provider_failed', describeFailure(err).message),
+  }, deps, env)
 }
 
 // Each call is a trace (service 'summarize') with a span per database call and per chat-model call, with its
