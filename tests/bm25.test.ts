@@ -17,7 +17,14 @@ interface Hit {
 }
 
 /** BM25 as the migration defines it, from each row's lexeme → tf map and the query's lexeme → qtf map. */
-function referenceBm25(docs: Map<string, Map<string, number>>, query: Map<string, number>, k1: number, b: number, k: number): Hit[] {
+function referenceBm25(
+  docs: Map<string, Map<string, number>>,
+  query: Map<string, number>,
+  k1: number,
+  b: number,
+  k: number,
+  eligible?: Set<string>,
+): Hit[] {
   const indexed = [...docs].filter(([, terms]) => terms.size > 0)
   const n = indexed.length
   const length = (terms: Map<string, number>) => [...terms.values()].reduce((a, x) => a + x, 0)
@@ -26,6 +33,7 @@ function referenceBm25(docs: Map<string, Map<string, number>>, query: Map<string
   for (const [, terms] of indexed) for (const t of terms.keys()) df.set(t, (df.get(t) ?? 0) + 1)
   const scored: Hit[] = []
   for (const [id, terms] of indexed) {
+    if (eligible && !eligible.has(id)) continue
     let score = 0
     const matched: string[] = []
     for (const [t, qtf] of query) {
@@ -176,6 +184,64 @@ describe('BM25 matches a reference implementation over the same lexemes', () => 
 
   it('ranks every owner\'s rows for service_role, with statistics over all of them', async () => {
     await assertMatchesReference(service, null, 'document_chunks', 'service_role')
+  })
+
+  // A corpus large enough that query lexemes occur in hundreds of rows: the search then fetches rows of
+  // common lexemes through the impact cells (fts_cells) instead of whole, and must still return exactly
+  // the reference's top k, for any k, parameters and filter, before and after edits.
+  it('finds exactly the reference top k when common lexemes are fetched through impact cells', async () => {
+    const carol = await createUser(stack, 'carol')
+    const zipf = new ZipfText({ seed: 5, vocabulary: 150, exponent: 0.8 })
+    const rows = Array.from({ length: 600 }, (_, i) => ({
+      content: zipf.text(zipf.int(20, 90)) + (i % 7 === 0 ? ' ' + zipf.text(200) : ''),
+      metadata: { half: i % 2 === 0 ? 'even' : 'odd' },
+    }))
+    const inserted = await carol.client.from('document_chunks').insert(rows).select('id, metadata')
+    assert.equal(inserted.error, null)
+    const qs = [...Array.from({ length: 10 }, (_, i) => zipf.queryFrom(rows[i * 37].content)), zipf.words[60], `${zipf.words[55]} ${zipf.words[56]}`]
+    const common = await stack.db.query<{ n: number }>(
+      `select count(*)::int as n from private.bm25_terms where source = 'document_chunks' and owner_id = $1 and doc_freq >= 4 * 25 + 64`,
+      [carol.id],
+    )
+    assert.ok(common.rows[0].n >= 10, `the corpus has lexemes common enough to be fetched through cells (${common.rows[0].n})`)
+    const check = async (label: string, eligibleOf?: (id: string) => boolean) => {
+      const docs = await lexemes('document_chunks', carol.id)
+      const eligible = eligibleOf ? new Set([...docs.keys()].filter(eligibleOf)) : undefined
+      for (const q of qs) {
+        const ql = await queryLexemes(q)
+        for (const [k1, b] of [[0.9, 0.4], [1.2, 0.75]]) {
+          const want = referenceBm25(docs, ql, k1, b, 25, eligible)
+          for (const k of [1, 10, 25]) {
+            const got = await search(carol.client, q, 'document_chunks', {
+              match_count: k,
+              ...(k1 === 0.9 ? {} : { k1, b }),
+              ...(eligibleOf ? { filter: { half: 'even' } } : {}),
+            })
+            assert.deepEqual(got.map((h) => h.id), want.slice(0, k).map((h) => h.id), `${label}: "${q}" k1 ${k1} b ${b}: top ${k}`)
+            for (const [i, h] of got.entries()) assert.ok(Math.abs(h.score - want[i].score) <= 1e-6, `${label}: "${q}" rank ${i + 1} score`)
+          }
+        }
+      }
+    }
+    await check('cells')
+    const even = new Set(inserted.data!.filter((r) => (r.metadata as { half: string }).half === 'even').map((r) => r.id as string))
+    await check('cells with a metadata filter', (id) => even.has(id))
+    // Edits and deletes: cells follow the content; the corpus length bounds still bound every row.
+    const ids = inserted.data!.map((r) => r.id as string)
+    for (const id of ids.slice(0, 10)) {
+      assert.equal((await carol.client.from('document_chunks').update({ content: zipf.text(zipf.int(2, 300)) }).eq('id', id)).error, null)
+    }
+    assert.equal((await carol.client.from('document_chunks').delete().in('id', ids.slice(10, 40))).error, null)
+    await check('cells after edits and deletes')
+    const stale = await stack.db.query<{ n: number }>(
+      `select count(*)::int as n from document_chunks c
+         join private.bm25_corpus s on s.source = 'document_chunks' and s.owner_id = c.owner_id
+        where c.owner_id = $1 and length(c.fts) > 0
+          and (c.fts_cells is distinct from private.bm25_cells(c.fts, c.fts_length)
+               or c.fts_length < s.min_length or c.fts_length > s.max_length)`,
+      [carol.id],
+    )
+    assert.equal(stale.rows[0].n, 0, 'every row has the cells of its lexemes and lies within the corpus length bounds')
   })
 
   it('returns nothing for a query of stop words only, and refuses empty queries', async () => {

@@ -143,6 +143,7 @@ export type Database = {
           document_id: string | null
           embedding: string | null
           fts: unknown
+          fts_cells: unknown
           fts_length: number | null
           heading_path: string[]
           id: string
@@ -164,6 +165,7 @@ export type Database = {
           document_id?: string | null
           embedding?: string | null
           fts?: never
+          fts_cells?: never
           fts_length?: never
           heading_path?: string[]
           id?: string
@@ -184,6 +186,7 @@ export type Database = {
           document_id?: string | null
           embedding?: string | null
           fts?: never
+          fts_cells?: never
           fts_length?: never
           heading_path?: string[]
           id?: string
@@ -522,6 +525,7 @@ export type Database = {
           content_hash: string | null
           created_at: string
           fts: unknown
+          fts_cells: unknown
           fts_length: number | null
           id: string
           invalid_at: string | null
@@ -546,6 +550,7 @@ export type Database = {
           content_hash?: never
           created_at?: string
           fts?: never
+          fts_cells?: never
           fts_length?: never
           id?: string
           invalid_at?: string | null
@@ -569,6 +574,7 @@ export type Database = {
           content_hash?: never
           created_at?: string
           fts?: never
+          fts_cells?: never
           fts_length?: never
           id?: string
           invalid_at?: string | null
@@ -766,6 +772,7 @@ export type Database = {
           content_hash: string | null
           created_at: string
           fts: unknown
+          fts_cells: unknown
           fts_length: number | null
           id: string
           metadata: NonNullable<Json>
@@ -783,6 +790,7 @@ export type Database = {
           content_hash?: never
           created_at?: string
           fts?: never
+          fts_cells?: never
           fts_length?: never
           id?: string
           metadata?: NonNullable<Json>
@@ -799,6 +807,7 @@ export type Database = {
           content_hash?: never
           created_at?: string
           fts?: never
+          fts_cells?: never
           fts_length?: never
           id?: string
           metadata?: NonNullable<Json>
@@ -2153,6 +2162,7 @@ export type Database = {
           content_hash: string | null
           created_at: string
           fts: unknown
+          fts_cells: unknown
           fts_length: number | null
           id: string
           invalid_at: string | null
@@ -2581,6 +2591,7 @@ export type Database = {
           content_hash: string | null
           created_at: string
           fts: unknown
+          fts_cells: unknown
           fts_length: number | null
           id: string
           invalid_at: string | null
@@ -2780,6 +2791,7 @@ export type Database = {
           content_hash: string | null
           created_at: string
           fts: unknown
+          fts_cells: unknown
           fts_length: number | null
           id: string
           invalid_at: string | null

@@ -44,15 +44,15 @@ select columns_are('public', 'documents',
   'documents has exactly the documented columns');
 select columns_are('public', 'document_chunks',
   array['id', 'document_id', 'owner_id', 'ordinal', 'level', 'parent_id', 'content', 'heading_path', 'token_count',
-        'char_start', 'char_end', 'metadata', 'search_text', 'fts', 'created_at', 'content_hash', 'fts_length', 'embedding'],
-  'document_chunks has the documented columns, plus content_hash (embedding source), fts_length (BM25) and the write-only embedding');
+        'char_start', 'char_end', 'metadata', 'search_text', 'fts', 'created_at', 'content_hash', 'fts_length', 'fts_cells', 'embedding'],
+  'document_chunks has the documented columns, plus content_hash (embedding source), fts_length and fts_cells (BM25) and the write-only embedding');
 select indexes_are('public', 'documents',
   array['documents_pkey', 'documents_owner_source_uri_key', 'documents_owner_created_idx', 'documents_metadata_idx'],
   'documents is indexed by id, (owner, source_uri), (owner, created_at, id) and metadata');
 select indexes_are('public', 'document_chunks',
   array['document_chunks_pkey', 'document_chunks_document_ordinal_key', 'document_chunks_parent_idx',
-        'document_chunks_owner_created_idx', 'document_chunks_fts_idx'],
-  'document_chunks is indexed by id, (document, ordinal), parent, (owner, created_at) and fts');
+        'document_chunks_owner_created_idx', 'document_chunks_fts_idx', 'document_chunks_fts_cells_idx'],
+  'document_chunks is indexed by id, (document, ordinal), parent, (owner, created_at), fts and fts_cells');
 select ok((select pg_get_indexdef('public.documents_owner_source_uri_key'::regclass))
             like 'CREATE UNIQUE INDEX % (owner_id, source_uri) WHERE (source_uri IS NOT NULL)',
   'a source_uri is unique per owner');
