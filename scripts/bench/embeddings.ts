@@ -1,8 +1,9 @@
 // Benchmark `embeddings`: the automatic-embedding pipeline of a whole stack (cron every 2 s →
 // util.process_embeddings → pg_net → embed Edge Function in Deno → hash-384 → embeddings), with the
 // project's default settings.
-//   1. steady load: 100 messages/s saved for 60 s (15 s with --quick), 10 per save_messages call every
-//      100 ms as a signed-in user; lag = embedding stored − message saved, both database timestamps.
+//   1. steady load: 100 messages/s saved for 30 s (15 s with --quick), 10 per save_messages call every
+//      100 ms as a signed-in user (30 s in a full run: the issue asked 60 s, halved so the full run fits in
+//      25 minutes); lag = embedding stored − message saved, both database timestamps.
 //      Target (issue 4): p95 ≤ 3 s.
 //   2. backlog: 3,000 messages (1,000 with --quick) saved in one statement; the drain rate is the
 //      backlog divided by the time from its first to its last stored embedding. Target ≥ 300/s.
@@ -13,7 +14,8 @@ import { randomUUID } from 'node:crypto'
 import { loadConfig } from '../../stack/core/config.ts'
 import type { Identity } from '../../stack/core/database.ts'
 import { startStack, type Stack } from '../../stack/stack.ts'
-import { latencyFigures, type Bench, type BenchReport } from './lib.ts'
+import { latencyFigures, type BenchReport } from './lib.ts'
+import type { Bench } from './section.ts'
 
 const RATE_PER_SECOND = 100
 const PER_CALL = 10
@@ -40,9 +42,10 @@ async function embeddedCount(stack: Stack, threadId: string): Promise<number> {
 
 export const embeddings: Bench = {
   name: 'embeddings',
+  slow: true,
   description: 'automatic embeddings through the stack with hash-384: insert→embedded lag at 100 messages/s, backlog drain rate',
   async run(ctx): Promise<BenchReport> {
-    const seconds = ctx.quick ? 15 : 60
+    const seconds = ctx.quick ? 15 : 30
     const backlog = ctx.quick ? 1000 : 3000
     const dataDir = mkdtempSync(join(tmpdir(), 'agent-memory-bench-'))
     const stack = await startStack(loadConfig(['--data-dir', dataDir, '--api-port', '0', '--db-port', '0', '--quiet'], {}))
