@@ -157,8 +157,8 @@ for (const run of sections) {
   const points = record.figures
     .filter((f) => f.section === run.name && f.unit === 'ms' && f.size !== null && f.name.endsWith(' p95'))
     .flatMap((f) => [
-      { operation: f.name.replace(/ p95$/, ''), size: f.size!, ms: f.value, baseline: false },
-      ...(f.baseline ? [{ operation: f.baseline.name.replace(/ p95$/, ''), size: f.size!, ms: f.baseline.value, baseline: true }] : []),
+      { operation: f.name.replace(/ p95$/, ''), size: f.size!, ms: f.value ?? NaN, baseline: false },
+      ...(f.baseline ? [{ operation: f.baseline.name.replace(/ p95$/, ''), size: f.size!, ms: f.baseline.value ?? NaN, baseline: true }] : []),
     ])
   if (new Set(points.map((p) => p.size)).size >= 2) {
     const file = join(outDir, `scale-${run.name}.svg`)

@@ -17,12 +17,13 @@ export interface SectionRun {
 export interface FigureRecord {
   section: string
   name: string
-  value: number
+  /** null when not measurable (NaN or infinite in the run, e.g. a message never mirrored: see the notes). */
+  value: number | null
   unit: string
   /** Corpus size the figure was measured at; null for a fixed setup (see the section's notes). */
   size: number | null
-  baseline: { name: string; value: number } | null
-  /** value / baseline.value; null without a baseline. */
+  baseline: { name: string; value: number | null } | null
+  /** value / baseline.value; null without a baseline (or when either is null). */
   ratio: number | null
   target: { op: '<=' | '>='; value: number } | null
   /** Whether the target is met; null without a target. */
@@ -88,15 +89,17 @@ export function buildRecord(input: {
   for (const s of input.sections) {
     for (const r of s.reports) {
       for (const f of r.figures) {
+        const finite = (v: number) => (Number.isFinite(v) ? v : null)
         const met = f.target ? (f.target.op === '<=' ? f.value <= f.target.value : f.value >= f.target.value) : null
+        const ratio = f.baseline ? finite(f.value / f.baseline.value) : null
         figures.push({
           section: s.name,
           name: f.name,
-          value: f.value,
+          value: finite(f.value),
           unit: f.unit,
           size: f.size ?? null,
-          baseline: f.baseline ?? null,
-          ratio: f.baseline ? f.value / f.baseline.value : null,
+          baseline: f.baseline ? { name: f.baseline.name, value: finite(f.baseline.value) } : null,
+          ratio: finite(f.value) === null ? null : ratio,
           target: f.target ?? null,
           met,
         })
@@ -130,8 +133,8 @@ export function growth(figures: FigureRecord[]): GrowthRecord[] {
   }
   for (const f of figures) {
     if (f.unit !== 'ms' || f.size === null) continue
-    add(f.section, f.name, false, f.size, f.value)
-    if (f.baseline) add(f.section, f.baseline.name, true, f.size, f.baseline.value)
+    if (f.value !== null) add(f.section, f.name, false, f.size, f.value)
+    if (f.baseline?.value != null) add(f.section, f.baseline.name, true, f.size, f.baseline.value)
   }
   const out: GrowthRecord[] = []
   for (const c of curves.values()) {
@@ -154,11 +157,11 @@ export function missingFields(record: Record<string, unknown>): string[] {
   const figures = (record.figures ?? []) as Record<string, unknown>[]
   figures.forEach((f, i) => {
     for (const k of FIGURE_FIELDS) if (!(k in f)) missing.push(`figures[${i}].${k}`)
-    if (typeof f.value !== 'number') missing.push(`figures[${i}].value (a number)`)
+    if (typeof f.value !== 'number' && f.value !== null) missing.push(`figures[${i}].value (a number or null)`)
     if (typeof f.unit !== 'string' || !f.unit) missing.push(`figures[${i}].unit (a string)`)
-    if (f.baseline !== null && f.baseline !== undefined && (typeof f.ratio !== 'number' || typeof (f.baseline as { name?: unknown }).name !== 'string')) {
-      missing.push(`figures[${i}].ratio (a baseline without its ratio)`)
-    }
+    const b = f.baseline as { name?: unknown; value?: unknown } | null | undefined
+    if (b && (typeof b.name !== 'string' || !('value' in b))) missing.push(`figures[${i}].baseline (name and value)`)
+    if (b && typeof b.value === 'number' && typeof f.value === 'number' && typeof f.ratio !== 'number') missing.push(`figures[${i}].ratio (a baseline without its ratio)`)
   })
   return missing
 }
