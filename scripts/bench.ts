@@ -7,8 +7,9 @@
 // section (log-log, baselines dashed, `scale-<section>.svg`) and latency-percentile curves (`<section>-latency.svg`).
 //   npm run bench -- [--quick] [--sizes 1k,10k,100k | --size 10k] [--only <section,...>] [--out FILE]
 //                    [--samples N] [--scifact DIR]
-//   --quick    sizes 1k and 10k, fewer samples, and the time-based sections' once-per-run parts left out
-//              (name them with --only to run them); the full run is sizes 1k, 10k, 100k with everything.
+//   --quick    sizes 1k and 10k, fewer samples (8 s per figure at most), and the once-per-run parts of the
+//              time-based sections and of scifact left out (name them with --only to run them); the full
+//              run is sizes 1k, 10k, 100k with everything (20 s per latency figure at most).
 //   --out      the JSON file (default .data/bench/results.json, overwritten); plots go to its directory.
 //   --samples  samples per latency figure, overriding each section's default (for tests and quick looks).
 // `npx tsx scripts/bench-readme.ts` turns a results file into README's Performance section.
@@ -108,7 +109,7 @@ try {
 // 2. Once per run: the fixed setups (time-based ones only in a full run, or when named with --only).
 for (const bench of selected.filter((b) => b.run)) {
   if (quick && bench.slow && !wanted?.includes(bench.name)) {
-    runs.get(bench.name)!.skipped = 'time-based part left out of --quick (name it with --only to run it)'
+    runs.get(bench.name)!.skipped = 'its once-per-run part (time-based, or a long fixed setup) is left out of --quick; name it with --only to run it'
     continue
   }
   console.log(`\n▶ ${bench.name}: ${bench.description}`)

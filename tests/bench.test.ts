@@ -1,5 +1,5 @@
 // `npm run bench`'s record: the corpus generator is deterministic for a seed (and a bigger corpus starts
-// with the smaller one), and a real, tiny run (two sizes, five samples per figure, two sections) writes a
+// with the smaller one), and a real, tiny run (two sizes (200 and 400), five samples per figure, two sections) writes a
 // JSON record in which every figure has its unit, corpus size, baseline and ratio, with the machine's core
 // count and Node/PGlite versions — checked field by field, never the timings themselves. The README section
 // rendered from that record carries the markers and every figure with a target.
@@ -47,14 +47,14 @@ test('a tiny real run writes a record with every field; the README section rende
     const out = join(dir, 'results.json')
     const run = spawnSync(
       process.execPath,
-      ['--import', 'tsx', 'scripts/bench.ts', '--quick', '--sizes', '500,1k', '--samples', '5', '--only', 'memory-core,retrieval', '--out', out],
+      ['--import', 'tsx', 'scripts/bench.ts', '--quick', '--sizes', '200,400', '--samples', '5', '--only', 'memory-core,retrieval', '--out', out],
       { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
     )
     assert.equal(run.status, 0, `npm run bench failed:\n${run.stdout.slice(-3000)}\n${run.stderr.slice(-3000)}`)
     const record = JSON.parse(readFileSync(out, 'utf8')) as BenchRecord
     assert.deepEqual(missingFields(record as unknown as Record<string, unknown>), [], 'no field is missing')
     assert.deepEqual(record.errors, {}, 'no section failed')
-    assert.deepEqual(record.sizes, [500, 1000])
+    assert.deepEqual(record.sizes, [200, 400])
     assert.ok(record.machine.cores >= 1, 'the core count')
     assert.match(record.machine.node, /^v\d+/, 'the Node version')
     assert.match(record.machine.pglite ?? '', /^\d+\.\d+\.\d+/, 'the PGlite version')
@@ -66,7 +66,7 @@ test('a tiny real run writes a record with every field; the README section rende
     for (const f of record.figures) {
       assert.equal(typeof f.value, 'number', `${f.name}: a number`)
       assert.ok(f.unit.length > 0, `${f.name}: a unit`)
-      assert.ok(f.size === 500 || f.size === 1000, `${f.name}: measured at a corpus size of the run`)
+      assert.ok(f.size === 200 || f.size === 400, `${f.name}: measured at a corpus size of the run`)
       if (f.baseline) {
         assert.equal(typeof f.baseline.name, 'string', `${f.name}: the baseline is named`)
         assert.equal(f.ratio, f.value! / f.baseline.value!, `${f.name}: ratio = value / baseline`)
@@ -76,15 +76,15 @@ test('a tiny real run writes a record with every field; the README section rende
     // Every baseline the two sections promise, measured at both sizes.
     for (const name of ['pg_textsearch BM25 index p95', 'Supabase guide hybrid (ts_rank_cd + RRF, 30) p95', 'exact sequential vector scan p95', 'save_message in process p95']) {
       const sizes = record.figures.filter((f) => f.baseline?.name === name).map((f) => f.size)
-      assert.deepEqual(sizes, [500, 1000], `baseline "${name}" at both sizes`)
+      assert.deepEqual(sizes, [200, 400], `baseline "${name}" at both sizes`)
     }
     for (const name of ['HNSW recall@10 (match_documents vs exact scan)', 'HNSW index size, halfvec(384)', 'recall@10, halfvec(384) HNSW']) {
       assert.equal(record.figures.filter((f) => f.name === name).length, 2, `${name} at both sizes`)
     }
     // A growth exponent per latency (and baseline) between the two sizes.
-    const latencies = record.figures.filter((f) => f.unit === 'ms' && f.size === 1000)
+    const latencies = record.figures.filter((f) => f.unit === 'ms' && f.size === 400)
     for (const f of latencies) {
-      assert.ok(record.growth.some((g) => g.section === f.section && g.name === f.name && g.from === 500 && g.to === 1000), `growth of ${f.name}`)
+      assert.ok(record.growth.some((g) => g.section === f.section && g.name === f.name && g.from === 200 && g.to === 400), `growth of ${f.name}`)
     }
 
     const section = renderSection(record, ['docs/bench/scale-retrieval.svg'], 'docs/bench/results.json')

@@ -23,6 +23,8 @@ export interface Figure {
   /** Corpus size (messages / chunks) the figure was measured at; absent for figures of a fixed setup. */
   size?: number
   baseline?: Baseline
+  /** How many samples a latency figure summarises. */
+  samples?: number
 }
 
 /** Latency samples of one operation, plotted as a percentile curve. */
@@ -42,6 +44,11 @@ export interface BenchContext {
   sizes: number[]
   /** Samples per latency figure: `full` in a full run, `quick` with --quick (or --samples for both). */
   samples(full: number, quick: number): number
+  /**
+   * Wall-time budget of one latency figure in seconds (20 in a full run, 8 with --quick): `sample` stops
+   * early once it is spent and at least 20 samples are in, so slow operations at 100k do not stretch the run.
+   */
+  budgetSeconds: number
   /** A progress bar for a loop of `total` steps; call `tick()` per step and `done()` at the end. */
   progress(label: string, total: number): { tick(n?: number): void; done(): void }
   log(line: string): void
@@ -89,21 +96,29 @@ export function scaledLatency(
     size: opts.size,
     ...(opts.target !== undefined && (opts.targetOn ?? 'p95') === p ? { target: { op: '<=' as const, value: opts.target } } : {}),
     ...(b ? { baseline: { name: `${opts.baseline!.name} ${p}`, value: b[p] } } : {}),
+    samples: s.n,
   }))
 }
 
-/** A latency figure's sample runs `n` times, after `warmup` unmeasured calls, with a progress bar. */
+/**
+ * A latency figure's samples: `call` `n` times after `warmup` unmeasured calls, with a progress bar; stops
+ * early when the context's time budget is spent and at least 20 samples are in (the figure's `samples`
+ * field says how many it got).
+ */
 export async function sample(ctx: BenchContext, label: string, n: number, call: (i: number) => Promise<unknown>, warmup = 10): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await call(i)
   const bar = ctx.progress(label, n)
   const out: number[] = []
+  const deadline = performance.now() + ctx.budgetSeconds * 1000
   for (let i = 0; i < n; i++) {
     const t = performance.now()
     await call(i)
     out.push(performance.now() - t)
     bar.tick()
+    if (out.length >= 20 && performance.now() > deadline) break
   }
   bar.done()
+  if (out.length < n) ctx.log(`  ${label}: ${out.length} of ${n} samples within the ${ctx.budgetSeconds} s budget`)
   return out
 }
 
@@ -138,6 +153,7 @@ export function makeContext(quick: boolean, samplesOverride?: number, sizes: num
     quick,
     sizes,
     samples: (full, quickN) => samplesOverride ?? (quick ? quickN : full),
+    budgetSeconds: samplesOverride !== undefined ? Infinity : quick ? 8 : 20,
     log: (line) => console.log(line),
     progress(label, total) {
       if (!bars) {

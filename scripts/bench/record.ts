@@ -28,6 +28,8 @@ export interface FigureRecord {
   target: { op: '<=' | '>='; value: number } | null
   /** Whether the target is met; null without a target. */
   met: boolean | null
+  /** Samples a latency figure summarises; null for other figures. */
+  samples: number | null
 }
 
 export interface GrowthRecord {
@@ -70,7 +72,7 @@ export interface BenchRecord {
 }
 
 /** The fields every figure of a record must have (the test checks them all). */
-export const FIGURE_FIELDS = ['section', 'name', 'value', 'unit', 'size', 'baseline', 'ratio', 'target', 'met'] as const
+export const FIGURE_FIELDS = ['section', 'name', 'value', 'unit', 'size', 'baseline', 'ratio', 'target', 'met', 'samples'] as const
 export const RECORD_FIELDS = ['at', 'command', 'commit', 'quick', 'sizes', 'samples', 'machine', 'durations', 'figures', 'growth', 'notes', 'skipped', 'errors'] as const
 export const MACHINE_FIELDS = ['cores', 'cpu', 'memoryGB', 'platform', 'node', 'pglite', 'pgvector', 'postgres', 'loadavg'] as const
 
@@ -102,6 +104,7 @@ export function buildRecord(input: {
           ratio: finite(f.value) === null ? null : ratio,
           target: f.target ?? null,
           met,
+          samples: f.samples ?? null,
         })
       }
     }

@@ -48,6 +48,8 @@ const readJsonl = <T>(file: string): T[] =>
 
 export const scifact: Bench = {
   name: 'scifact',
+  // A fixed setup of ~50 s (its own database, 5,183 abstracts): a full-run section, left out of --quick.
+  slow: true,
   description: 'BEIR SciFact nDCG@10: bm25_search, hybrid_search and the Supabase guide hybrid search (in process, its own database)',
   async run(ctx): Promise<BenchReport> {
     const dir = scifactDir()

@@ -12,7 +12,7 @@ export interface Bench {
   description: string
   /** Needs the shared corpus (scripts/bench/dataset.ts) grown to each size. */
   corpus?: boolean
-  /** Inherently time-based (runs for seconds of wall time): its `run` is left out of --quick unless named with --only. */
+  /** Time-based or a long fixed setup: its `run` is left out of --quick unless named with --only. */
   slow?: boolean
   run?(ctx: BenchContext): Promise<BenchReport>
   runAt?(ctx: BenchContext, size: number, corpus: BenchCorpus | null): Promise<BenchReport>
