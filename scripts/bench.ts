@@ -12,7 +12,7 @@
 //              run is sizes 1k, 10k, 100k with everything (20 s per latency figure at most).
 //   --out      the JSON file (default .data/bench/results.json, overwritten); plots go to its directory.
 //   --samples  samples per latency figure, overriding each section's default (for tests and quick looks).
-// `npx tsx scripts/bench-readme.ts` turns a results file into README's Performance section.
+// `npm run bench:readme` turns a results file into README's Performance section.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
