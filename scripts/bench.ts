@@ -7,7 +7,7 @@
 // section (log-log, baselines dashed, `scale-<section>.svg`) and latency-percentile curves (`<section>-latency.svg`).
 //   npm run bench -- [--quick] [--sizes 1k,10k,100k | --size 10k] [--only <section,...>] [--out FILE]
 //                    [--samples N] [--scifact DIR]
-//   --quick    sizes 1k and 10k, fewer samples (8 s per figure at most), and the once-per-run parts of the
+//   --quick    sizes 1k and 10k, fewer samples (5 s per figure at most), and the once-per-run parts of the
 //              time-based sections and of scifact left out (name them with --only to run them); the full
 //              run is sizes 1k, 10k, 100k with everything (20 s per latency figure at most).
 //   --out      the JSON file (default .data/bench/results.json, overwritten); plots go to its directory.

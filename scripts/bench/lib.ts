@@ -45,7 +45,7 @@ export interface BenchContext {
   /** Samples per latency figure: `full` in a full run, `quick` with --quick (or --samples for both). */
   samples(full: number, quick: number): number
   /**
-   * Wall-time budget of one latency figure in seconds (20 in a full run, 8 with --quick): `sample` stops
+   * Wall-time budget of one latency figure in seconds (20 in a full run, 5 with --quick): `sample` stops
    * early once it is spent and at least 20 samples are in, so slow operations at 100k do not stretch the run.
    */
   budgetSeconds: number
@@ -136,9 +136,11 @@ export function parseSize(text: string): number {
   return n
 }
 
-/** 1000 → 1k, 100000 → 100k, 2500 → 2.5k. */
+/** 1000 → 1k, 100000 → 100k, 2500 → 2.5k; other sizes as numbers (5183 → 5,183). */
 export function formatSize(n: number): string {
-  return n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n)
+  if (n >= 1_000_000 && n % 100_000 === 0) return `${n / 1_000_000}M`
+  if (n >= 1000 && n % 100 === 0) return `${n / 1000}k`
+  return n.toLocaleString('en')
 }
 
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -153,7 +155,7 @@ export function makeContext(quick: boolean, samplesOverride?: number, sizes: num
     quick,
     sizes,
     samples: (full, quickN) => samplesOverride ?? (quick ? quickN : full),
-    budgetSeconds: samplesOverride !== undefined ? Infinity : quick ? 8 : 20,
+    budgetSeconds: samplesOverride !== undefined ? Infinity : quick ? 5 : 20,
     log: (line) => console.log(line),
     progress(label, total) {
       if (!bars) {
