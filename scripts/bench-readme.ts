@@ -40,6 +40,21 @@ export function renderSection(record: BenchRecord, plots: string[], recordPath: 
       'corpus: **ratio = ours / baseline** (below 1: ours is faster or smaller; above 1 for nDCG: ours ranks better).',
     '',
   )
+  const once = [...new Set(record.figures.filter((f) => f.size === null).map((f) => f.section))]
+  const fixed = [...new Set(record.figures.filter((f) => f.size !== null && !record.sizes.includes(f.size)).map((f) => f.section))]
+  if (once.length || fixed.length) {
+    out.push(
+      [
+        once.length ? `Measured once per run, not per corpus size (stacks under load for a fixed time, pipelines): ${once.join(', ')} (size —).` : '',
+        fixed.length ? `On a fixed data set of its own: ${fixed.join(', ')}.` : '',
+        'Shortened runs and sample counts are in the notes below.',
+      ].filter(Boolean).join(' '),
+      '',
+    )
+  }
+
+  const failed = Object.entries(record.errors).flatMap(([section, errs]) => errs.map((e) => `${section} ${cell(e)}`))
+  if (failed.length) out.push(`**Failed in this run** (so these figures are missing below): ${failed.join('; ')}.`, '')
 
   const targets = record.figures.filter((f) => f.target)
   out.push('### Targets', '', '| section | figure | size | measured | target | measured / target | verdict | baseline (same run) | ratio |', '|---|---|---|---|---|---|---|---|---|')
@@ -131,7 +146,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   copyFileSync(from, join(docs, 'results.json'))
   const plots: string[] = []
   for (const f of readdirSync(dirname(from)).filter((f) => /^scale-.*\.svg$/.test(f)).sort()) {
-    if (!record.figures.some((x) => `scale-${x.section}.svg` === f)) continue
+    // Only the plots of this record: a section with latencies at two sizes or more (an older run's plot of a
+    // section that failed at some sizes this time stays out).
+    const sizes = new Set(record.figures.filter((x) => `scale-${x.section}.svg` === f && x.unit === 'ms' && x.size !== null).map((x) => x.size))
+    if (sizes.size < 2) continue
     copyFileSync(join(dirname(from), f), join(docs, f))
     plots.push(relative(ROOT, join(docs, f)))
   }

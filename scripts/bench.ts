@@ -14,7 +14,7 @@
 //   --samples  samples per latency figure, overriding each section's default (for tests and quick looks).
 // `npm run bench:readme` turns a results file into README's Performance section.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -161,11 +161,11 @@ for (const run of sections) {
       { operation: f.name.replace(/ p95$/, ''), size: f.size!, ms: f.value ?? NaN, baseline: false },
       ...(f.baseline ? [{ operation: f.baseline.name.replace(/ p95$/, ''), size: f.size!, ms: f.baseline.value ?? NaN, baseline: true }] : []),
     ])
+  const file = join(outDir, `scale-${run.name}.svg`)
   if (new Set(points.map((p) => p.size)).size >= 2) {
-    const file = join(outDir, `scale-${run.name}.svg`)
     writeFileSync(file, await plotScale(`${run.name}: p95 latency against corpus size (dashed: baselines, same run)`, points))
     console.log(`plot: ${file}`)
-  }
+  } else rmSync(file, { force: true }) // an older run's plot would pass for this one's
   const series: Series[] = run.reports.flatMap((r) => r.series ?? [])
   if (series.length) writeFileSync(join(outDir, `${run.name}-latency.svg`), await plotLatency(`${run.name}: latency percentiles`, series))
 }

@@ -149,6 +149,7 @@ export const embeddings: Bench = {
       const drainSeconds = Number(span.last) - Number(span.first)
       const rate = drainSeconds > 0 ? backlog / drainSeconds : NaN
       notes.push(
+        `steady load for ${seconds} s${ctx.quick ? '' : " (the issue's 60 s halved so the full run fits in 25 minutes)"}`,
         `steady load: ${total} messages at ${achieved.toFixed(1)}/s achieved (${late} save calls ran > 100 ms late)`,
         `backlog: first embedding ${Number(span.queued).toFixed(1)} s after the save (next cron tick), drained in ${drainSeconds.toFixed(1)} s`,
       )

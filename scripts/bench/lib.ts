@@ -106,7 +106,18 @@ export function scaledLatency(
  * field says how many it got).
  */
 export async function sample(ctx: BenchContext, label: string, n: number, call: (i: number) => Promise<unknown>, warmup = 10): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await call(i)
+  for (let i = 0; i < warmup; i++) {
+    try {
+      await call(i)
+    } catch (err) {
+      // The first HTTP call after seconds of in-process work can meet a keep-alive connection the gateway
+      // closed meanwhile (PGlite runs on the event loop, so the client did not see it close): "fetch
+      // failed". A warm-up call is retried once; a measured call never is.
+      if (i > 0 || !/fetch failed/.test(String((err as Error).message))) throw err
+      ctx.log(`  ${label}: the first warm-up call failed (${(err as Error).message}); retried`)
+      await call(i)
+    }
+  }
   const bar = ctx.progress(label, n)
   const out: number[] = []
   const deadline = performance.now() + ctx.budgetSeconds * 1000

@@ -175,6 +175,7 @@ export const observability: Bench = {
       bar.done()
       const rate = (v: { jobs: number; ms: number }) => v.jobs / (v.ms / 1000)
       const overhead = (1 - rate(totals.traced) / rate(totals.untraced)) * 100
+      if (!ctx.quick) notes.push(`embed backlog ${backlog.toLocaleString('en')} jobs (8,000 before the bench became one 25-minute run)`)
       notes.push(`embed: traced ${totals.traced.jobs} jobs at ${rate(totals.traced).toFixed(0)}/s, untraced ${totals.untraced.jobs} at ${rate(totals.untraced).toFixed(0)}/s (blocks of ${BLOCK} × ${BATCH}, alternating)`)
 
       // 2. OTLP ingest.
