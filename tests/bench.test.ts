@@ -91,6 +91,8 @@ test('a tiny real run writes a record with every field; the README section rende
     assert.ok(section.startsWith(START) && section.endsWith(END), 'the section is between its markers')
     for (const f of record.figures.filter((x) => x.target)) assert.ok(section.includes(f.name), `the section shows the target of "${f.name}"`)
     assert.ok(section.includes(record.command), 'the section shows the command')
+    const withRun2 = renderSection(record, [], 'docs/bench/results.json', [{ record, path: 'docs/bench/results-run2.json' }])
+    assert.ok(withRun2.includes('memory-core (run 2)') && withRun2.includes('docs/bench/results-run2.json'), 'a second run is shown labelled, with its record')
     const readme = '# Title\n\nintro\n'
     const once = replaceSection(readme, section)
     assert.equal(replaceSection(once, section), once, 'replacing the section again changes nothing')
