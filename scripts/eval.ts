@@ -1,4 +1,4 @@
-// `npm run eval -- --data ../shared/data/beir-scifact [--mode bm25|vector|hybrid|all]`: retrieval quality on
+// `npm run eval -- --data ../shared/data/beir-scifact [--mode bm25|vector|hybrid|guide-hybrid|all]`: retrieval quality on
 // a BEIR dataset (SciFact: 5,183 abstracts, 300 test queries), measured through the real system — a stack on
 // free ports, every document ingested through the API as the signed-in user (supabase-js →
 // /rest/v1/rpc/ingest_document: one chunk per abstract, the title as its heading, so title + text is what
@@ -8,13 +8,16 @@
 //   vector   match_documents (hash-384 kNN through its HNSW index; lexical feature hashing, not semantic)
 //   hybrid   hybrid_search (weighted reciprocal rank fusion of the two), with bm25_weight = 1 and the
 //            vector_weight and rrf_k chosen on the TRAIN split (never the test split)
+//   guide-hybrid  the hybrid search of Supabase's guide (ts_rank_cd + RRF, at most 30 candidates and
+//            results; scripts/bench/guide-hybrid.ts), created in the eval's own database: the baseline
+//            hybrid_search is compared with (Recall@100 is capped by its 30 results)
 //   bm25-ref pg_textsearch's BM25 index over the same texts — a native reference implementation PGlite
 //            ships (not on hosted Supabase); it agreeing with Anserini's published figure checks the harness
 // Metrics as in BEIR: nDCG@10 with binary gains, Recall@100. Prints a table, writes .data/eval/results.json
 // and a bar chart .data/eval/results.svg. Any BEIR-format directory works (corpus.jsonl, queries.jsonl,
 // qrels/test.tsv and, for hybrid, qrels/train.tsv); BEIR's datasets are published at
 // https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/.
-//   Options: --data DIR (required)  --mode bm25|vector|hybrid|all (default all)  --queries N (first N test
+//   Options: --data DIR (required)  --mode bm25|vector|hybrid|guide-hybrid|all (default all)  --queries N (first N test
 //   queries)  --k1 X --b Y (BM25 parameters for bm25/hybrid; default the settings)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,9 +31,10 @@ import { loadConfig, ROOT } from '../stack/core/config.ts'
 import { startStack } from '../stack/stack.ts'
 import { signAccessToken } from '../stack/core/jwt.ts'
 import { hashEmbedding } from '../supabase/functions/_shared/hash-embedding.ts'
+import { GUIDE_HYBRID_SQL } from './bench/guide-hybrid.ts'
 import { makeContext } from './bench/lib.ts'
 
-const MODES = ['bm25', 'vector', 'hybrid'] as const
+const MODES = ['bm25', 'vector', 'hybrid', 'guide-hybrid'] as const
 type Mode = (typeof MODES)[number]
 const DEPTH = 100
 
@@ -44,7 +48,7 @@ const { values } = parseArgs({
   },
   strict: true,
 })
-const usage = 'usage: npm run eval -- --data ../shared/data/beir-scifact [--mode bm25|vector|hybrid|all] [--queries N] [--k1 X --b Y]'
+const usage = 'usage: npm run eval -- --data ../shared/data/beir-scifact [--mode bm25|vector|hybrid|guide-hybrid|all] [--queries N] [--k1 X --b Y]'
 if (!values.data) {
   console.error(usage)
   process.exit(2)
@@ -205,6 +209,8 @@ try {
     vector: async (q, depth) => docIds(await rpc('match_documents', { query_embedding: JSON.stringify(hashEmbedding(q)), match_count: depth })),
     hybrid: async (q, depth, extra) =>
       docIds(await rpc('hybrid_search', { query_text: q, query_embedding: JSON.stringify(hashEmbedding(q)), match_count: depth, ...extra })),
+    'guide-hybrid': async (q, depth) =>
+      docIds(await rpc('bench_guide_hybrid_search', { query_text: q, query_embedding: JSON.stringify(hashEmbedding(q)), match_count: depth })),
     'bm25-ref': async (q, depth) =>
       (
         await stack.db.query<{ doc_id: string }>(
@@ -213,6 +219,7 @@ try {
         )
       ).rows.map((r) => r.doc_id),
   }
+  if (modes.includes('guide-hybrid')) await stack.db.exec(GUIDE_HYBRID_SQL)
   // --k1/--b: the settings every BM25 ranking reads (this stack is the eval's own).
   if (k1 !== null || b !== null) {
     await stack.db.query(

@@ -13,7 +13,8 @@ import { loadConfig } from '../../stack/core/config.ts'
 import { LOCAL_ANON_KEY } from '../../stack/core/keys.ts'
 import { signAccessToken } from '../../stack/core/jwt.ts'
 import { startStack, type Stack } from '../../stack/stack.ts'
-import { latencyFigures, type Bench, type BenchContext, type BenchReport } from './lib.ts'
+import { latencyFigures, type BenchContext, type BenchReport } from './lib.ts'
+import type { Bench } from './section.ts'
 
 const CLIENTS = 50
 const WRITE_SHARE = 0.3
@@ -123,6 +124,7 @@ async function realtimeLatency(ctx: BenchContext, stack: Stack, person: { id: st
 
 export const apiConcurrency: Bench = {
   name: 'api-concurrency',
+  slow: true,
   description: `${CLIENTS} supabase-js clients calling RPCs (70% reads, 30% writes) for 30 s; Realtime insert→event latency`,
   async run(ctx): Promise<BenchReport> {
     const dataDir = mkdtempSync(join(tmpdir(), 'agent-memory-bench-'))

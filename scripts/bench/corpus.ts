@@ -34,6 +34,8 @@ export interface CorpusOptions {
   vocabulary?: number
   /** Zipf exponent (default 1.07). */
   exponent?: number
+  /** Seed of the vocabulary (default `seed`): streams that share it draw words from the same language. */
+  vocabularySeed?: number
 }
 
 export class ZipfText {
@@ -45,7 +47,7 @@ export class ZipfText {
     const size = opts.vocabulary ?? 50_000
     const s = opts.exponent ?? 1.07
     this.random = rng(opts.seed ?? 42)
-    const vocabRandom = rng((opts.seed ?? 42) ^ 0x5bd1e995)
+    const vocabRandom = rng((opts.vocabularySeed ?? opts.seed ?? 42) ^ 0x5bd1e995)
     const seen = new Set<string>(STOP_WORDS)
     this.words = [...STOP_WORDS]
     const pick = <T>(xs: T[]) => xs[Math.floor(vocabRandom() * xs.length)]
@@ -116,4 +118,99 @@ export class ZipfText {
     }
     return picked.join(' ')
   }
+}
+
+// ── Conversations and documents ─────────────────────────────────────────────────────────────────────
+// The bench corpus: chat threads and documents drawn from one seed, as infinite streams, so a corpus of
+// 10,000 messages starts with exactly the 1,000 messages of the 1k corpus (a run grows 1k → 10k → 100k by
+// inserting the difference). Lengths follow log-normal laws, the usual fit for chat transcripts (most turns
+// short, a long tail): user turns median ~14 words, assistant turns ~60, tool results ~35; threads median
+// ~16 messages (2–600); documents median ~8 chunks of 60–220 words. About one assistant turn in seven calls
+// a tool: the call (assistant, tool_call_id + tool_name), its result (role tool, same id), then the answer.
+
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool'
+
+export interface ChatMessage {
+  /** Index of the thread in its stream (0, 1, …); one long thread is thread 0 throughout. */
+  thread: number
+  role: ChatRole
+  content: string
+  tool_call_id?: string
+  tool_name?: string
+}
+
+export interface DocumentChunk {
+  /** Index of the document in its stream. */
+  document: number
+  ordinal: number
+  content: string
+  heading_path: string[]
+}
+
+const TOOLS = ['search_web', 'read_file', 'run_sql', 'get_weather', 'calendar_lookup', 'send_email']
+
+/** Standard normal deviate (Box–Muller) from a uniform source. */
+function gaussian(random: () => number): number {
+  const u = 1 - random()
+  const v = random()
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)
+}
+
+/** A log-normal integer with the given median and shape, clamped to [min, max]. */
+export function logNormalInt(random: () => number, median: number, sigma: number, min: number, max: number): number {
+  return Math.max(min, Math.min(max, Math.round(median * Math.exp(sigma * gaussian(random)))))
+}
+
+export interface ConversationOptions extends CorpusOptions {
+  /**
+   * One long-running thread (a single agent's history of many sessions, one system prompt) instead of
+   * threads of realistic lengths: every message has thread 0.
+   */
+  single?: boolean
+}
+
+/** Chat messages thread after thread, forever; the same seed yields the same stream. */
+export function* conversations(opts: ConversationOptions = {}): Generator<ChatMessage> {
+  const text = new ZipfText(opts)
+  const r = text.random
+  let calls = 0
+  for (let thread = 0, session = 0; ; session++) {
+    if (!opts.single || session === 0) {
+      yield { thread, role: 'system', content: `You are a helpful assistant with a long memory. ${text.sentence()}` }
+    }
+    const length = logNormalInt(r, 16, 1.0, 2, 600)
+    for (let i = 0; i < length; ) {
+      yield { thread, role: 'user', content: text.text(logNormalInt(r, 14, 0.9, 1, 400)) }
+      i++
+      if (r() < 1 / 7) {
+        const id = `call_${(++calls).toString(36)}`
+        const name = TOOLS[Math.floor(r() * TOOLS.length)]
+        yield { thread, role: 'assistant', content: `Calling ${name}: ${text.text(logNormalInt(r, 8, 0.5, 2, 40))}`, tool_call_id: id, tool_name: name }
+        yield { thread, role: 'tool', content: JSON.stringify({ result: text.text(logNormalInt(r, 35, 0.8, 3, 600)) }), tool_call_id: id, tool_name: name }
+        i += 2
+      }
+      yield { thread, role: 'assistant', content: text.text(logNormalInt(r, 60, 0.8, 3, 1200)) }
+      i++
+    }
+    if (!opts.single) thread++
+  }
+}
+
+/** Document chunks document after document, forever; the same seed yields the same stream. */
+export function* documents(opts: CorpusOptions = {}): Generator<DocumentChunk> {
+  const text = new ZipfText(opts)
+  const r = text.random
+  for (let document = 0; ; document++) {
+    const chunks = logNormalInt(r, 8, 0.9, 1, 80)
+    for (let ordinal = 0; ordinal < chunks; ordinal++) {
+      yield { document, ordinal, content: text.text(text.int(60, 220)), heading_path: [`Document ${document}`, `Section ${ordinal + 1}`] }
+    }
+  }
+}
+
+/** The next `n` items of a stream. */
+export function take<T>(stream: Iterator<T>, n: number): T[] {
+  const out: T[] = []
+  for (let i = 0; i < n; i++) out.push(stream.next().value as T)
+  return out
 }

@@ -1,11 +1,16 @@
-// Benchmark `embeddings`: the automatic-embedding pipeline of a whole stack (cron every 2 s →
+// Benchmark `embeddings`: the automatic-embedding pipeline (and the summary job) of a whole stack (cron every 2 s →
 // util.process_embeddings → pg_net → embed Edge Function in Deno → hash-384 → embeddings), with the
 // project's default settings.
-//   1. steady load: 100 messages/s saved for 60 s (15 s with --quick), 10 per save_messages call every
-//      100 ms as a signed-in user; lag = embedding stored − message saved, both database timestamps.
+//   1. steady load: 100 messages/s saved for 30 s (15 s with --quick), 10 per save_messages call every
+//      100 ms as a signed-in user (30 s in a full run: the issue asked 60 s, halved so the full run fits in
+//      25 minutes); lag = embedding stored − message saved, both database timestamps.
 //      Target (issue 4): p95 ≤ 3 s.
 //   2. backlog: 3,000 messages (1,000 with --quick) saved in one statement; the drain rate is the
 //      backlog divided by the time from its first to its last stored embedding. Target ≥ 300/s.
+//   3. summary lag: summarization switched on (threshold 200 tokens, the offline extractive summarizer —
+//      no model configured), 10 threads each given ~600 tokens in one save_messages call; lag = when the
+//      thread's summary is first seen (polled every 200 ms) − the newest message's created_at. The memory-jobs
+//      cron runs every 5 s, so the lag is mostly the wait for its next tick.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +18,8 @@ import { randomUUID } from 'node:crypto'
 import { loadConfig } from '../../stack/core/config.ts'
 import type { Identity } from '../../stack/core/database.ts'
 import { startStack, type Stack } from '../../stack/stack.ts'
-import { latencyFigures, type Bench, type BenchReport } from './lib.ts'
+import { latencyFigures, type BenchReport } from './lib.ts'
+import type { Bench } from './section.ts'
 
 const RATE_PER_SECOND = 100
 const PER_CALL = 10
@@ -38,11 +44,40 @@ async function embeddedCount(stack: Stack, threadId: string): Promise<number> {
   return r.rows[0].n
 }
 
+async function summaryLag(
+  stack: Stack,
+  thread: (name: string) => Promise<string>,
+  save: (threadId: string, contents: string[]) => Promise<unknown>,
+  text: (i: number) => string,
+): Promise<number[]> {
+  await stack.db.query(
+    `update public.settings set value = x.v::jsonb from (values ('enabled', 'true'), ('threshold_tokens', '200'), ('keep_recent_tokens', '50')) x(k, v)
+      where category = 'summaries' and key = x.k`,
+  )
+  const threads: string[] = []
+  for (let i = 0; i < 10; i++) threads.push(await thread(`summary ${i}`))
+  const saved = new Map<string, number>()
+  for (const [i, t] of threads.entries()) {
+    await save(t, Array.from({ length: 12 }, (_, k) => `${text(200_000 + i * 12 + k)}; ${text(300_000 + k)}`))
+    const [r] = (await stack.db.query<{ at: number }>(`select extract(epoch from max(created_at)) * 1000 as at from public.messages where thread_id = $1`, [t])).rows
+    saved.set(t, Number(r.at))
+  }
+  const seen = new Map<string, number>()
+  const deadline = Date.now() + 60_000
+  while (seen.size < threads.length && Date.now() < deadline) {
+    const rows = (await stack.db.query<{ id: string }>(`select id from public.memory_threads where id = any($1::uuid[]) and summary is not null`, [threads])).rows
+    for (const r of rows) if (!seen.has(r.id)) seen.set(r.id, Date.now())
+    await sleep(200)
+  }
+  return threads.map((t) => (seen.get(t) ?? Infinity) - saved.get(t)!)
+}
+
 export const embeddings: Bench = {
   name: 'embeddings',
-  description: 'automatic embeddings through the stack with hash-384: insert→embedded lag at 100 messages/s, backlog drain rate',
+  slow: true,
+  description: 'automatic embeddings through the stack with hash-384: insert→embedded lag at 100 messages/s, backlog drain rate, summary lag',
   async run(ctx): Promise<BenchReport> {
-    const seconds = ctx.quick ? 15 : 60
+    const seconds = ctx.quick ? 15 : 30
     const backlog = ctx.quick ? 1000 : 3000
     const dataDir = mkdtempSync(join(tmpdir(), 'agent-memory-bench-'))
     const stack = await startStack(loadConfig(['--data-dir', dataDir, '--api-port', '0', '--db-port', '0', '--quiet'], {}))
@@ -114,11 +149,16 @@ export const embeddings: Bench = {
       const drainSeconds = Number(span.last) - Number(span.first)
       const rate = drainSeconds > 0 ? backlog / drainSeconds : NaN
       notes.push(
+        `steady load for ${seconds} s${ctx.quick ? '' : " (the issue's 60 s halved so the full run fits in 25 minutes)"}`,
         `steady load: ${total} messages at ${achieved.toFixed(1)}/s achieved (${late} save calls ran > 100 ms late)`,
         `backlog: first embedding ${Number(span.queued).toFixed(1)} s after the save (next cron tick), drained in ${drainSeconds.toFixed(1)} s`,
       )
+      // 3. summary lag
+      const summaryLags = await summaryLag(stack, thread, save, text)
+      if (summaryLags.some((l) => !Number.isFinite(l))) notes.push(`summary lag: ${summaryLags.filter((l) => !Number.isFinite(l)).length} of ${summaryLags.length} threads had no summary within 60 s`)
       return {
         figures: [
+          ...latencyFigures('summary lag (threshold crossed → summary stored)', summaryLags),
           ...latencyFigures('insert→embedded lag', lags, 3000),
           { name: 'backlog drain rate', value: rate, unit: 'embeddings/s', target: { op: '>=', value: 300 } },
           { name: 'busiest second while draining', value: Number(span.peak), unit: 'embeddings' },
