@@ -33,6 +33,7 @@ import { signAccessToken } from '../stack/core/jwt.ts'
 import { hashEmbedding } from '../supabase/functions/_shared/hash-embedding.ts'
 import { GUIDE_HYBRID_SQL } from './bench/guide-hybrid.ts'
 import { makeContext } from './bench/lib.ts'
+import { ndcgAt } from './bench/scifact.ts'
 
 const MODES = ['bm25', 'vector', 'hybrid', 'guide-hybrid'] as const
 type Mode = (typeof MODES)[number]
@@ -105,15 +106,6 @@ const trainQrels = modes.includes('hybrid') ? readQrels('train') : new Map<strin
 const trainIds = [...trainQrels.keys()].filter((q) => queryText.has(q))
 
 // ── metrics (BEIR: binary gains) ──────────────────────────────────────────────────────────────────────
-function ndcgAt(ranked: string[], relevant: Set<string>, k: number): number {
-  let dcg = 0
-  ranked.slice(0, k).forEach((d, i) => {
-    if (relevant.has(d)) dcg += 1 / Math.log2(i + 2)
-  })
-  let ideal = 0
-  for (let i = 0; i < Math.min(relevant.size, k); i++) ideal += 1 / Math.log2(i + 2)
-  return ideal ? dcg / ideal : 0
-}
 function recallAt(ranked: string[], relevant: Set<string>, k: number): number {
   const top = new Set(ranked.slice(0, k))
   let hit = 0
