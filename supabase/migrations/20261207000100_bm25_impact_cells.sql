@@ -435,7 +435,10 @@ begin
     return;
   end if;
   -- One fetch: the rows matching %4$s (at most %5$s of them), scored on every query lexeme and merged
-  -- with the previous top ($9..$11; a row met again is kept once).
+  -- with the previous top ($9..$11; a row met again is kept once). Visibility and filters are written
+  -- `is true` so that the planner never answers them from a btree (a thread's or owner's index would read
+  -- every row of the thread: measured 435 ms against 31 ms for a recall filter on a 10k-message thread);
+  -- the GIN conditions lead, the rest are checked on the rows they fetch.
   round_sql := $q$
     select coalesce(array_agg(r.id order by r.score desc, r.id), '{}'), coalesce(array_agg(r.score order by r.score desc, r.id), '{}'),
            coalesce(array_agg(r.matched order by r.score desc, r.id), '{}')
@@ -448,7 +451,7 @@ begin
                    to_jsonb(array_agg(t.lexeme order by t.lexeme))
               from (select c.id, c.fts_length, l.lexeme, coalesce(cardinality(l.positions), 1)::double precision as n
                       from (select c.id, c.fts, c.fts_length from %1$s c
-                             where (%4$s) and ((%2$s) is true) and (%3$s)
+                             where (%4$s) and ((%2$s) is true) and ((%3$s) is true)
                              limit %5$s) c
                       cross join unnest(ts_filter(setweight(c.fts, 'A', $1), '{a}')) l) t
               join unnest($1, $2) as q(lexeme, w) on q.lexeme = t.lexeme
