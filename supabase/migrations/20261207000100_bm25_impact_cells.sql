@@ -182,11 +182,10 @@ grant execute on function private.bm25_cells(tsvector, integer) to authenticated
 
 -- private.bm25_entries(lex, weights, max_tfs, dfs, whole_below, k1, b, avgdl, min_length, max_length)
 --     → table (lexeme integer, class integer, key text, bound double precision)
---   What the top-k search can fetch, best bound first: for a query lexeme with fewer than `whole_below`
---   rows, the lexeme whole (class 0, key = the lexeme, fetched through fts; bound: its largest possible
---   contribution, |d| → 0); for the others, each of its cells (class = the length class, key = the cell,
---   fetched through the cells index; bound: the lexeme's largest contribution to a row of the cell —
---   the highest tf of the tf class, capped at max_tf, at the shortest |d| of the length class). A tf class
+--   The impact cells of the query lexemes with at least `whole_below` rows (rarer ones are fetched whole
+--   and need none), best bound first: class = the length class, key = the cell, bound = the lexeme's
+--   largest contribution to a row of the cell — the highest tf of the tf class, capped at max_tf, at the
+--   shortest |d| of the length class. A tf class
 --   above max_tf has no rows and is left out, as are length classes outside min_length..max_length (the
 --   corpus's length bounds; all of 06..24 when unknown).
 create or replace function private.bm25_entries(
@@ -209,13 +208,8 @@ security invoker
 as $$
   select x.j, x.class, x.key, x.bound
     from (
-      select j, 0 as class, lex[j] as key,
-             weights[j] * max_tfs[j] * (k1 + 1) / (max_tfs[j] + k1 * (1 - b)) as bound
-        from generate_subscripts(lex, 1) j
-       where dfs[j] < whole_below
-      union all
-      select j, lc.class, tc.class::text || lpad(lc.class::text, 2, '0') || lex[j],
-             weights[j] * tc.hi * (k1 + 1) / (tc.hi + k1 * (1 - b + b * lc.shortest / avgdl))
+      select j, lc.class, tc.class::text || lpad(lc.class::text, 2, '0') || lex[j] as key,
+             weights[j] * tc.hi * (k1 + 1) / (tc.hi + k1 * (1 - b + b * lc.shortest / avgdl)) as bound
         from generate_subscripts(lex, 1) j
        cross join lateral (select c.class, least(c.hi, max_tfs[j]) as hi
                              from (values (1, 1, 1::double precision), (2, 2, 2), (3, 3, 3), (4, 4, 5), (5, 6, 'Infinity')) c(class, lo, hi)
@@ -280,7 +274,7 @@ parallel safe
 security invoker
 as $$
   with e as (
-    select * from private.bm25_entries(lex, weights, max_tfs, dfs, whole_below, k1, b, avgdl, min_length, max_length) x where x.class <> 0),
+    select * from private.bm25_entries(lex, weights, max_tfs, dfs, whole_below, k1, b, avgdl, min_length, max_length)),
   -- f_k(L) for every lexeme with cells and length class.
   f as (select e.class, e.lexeme as j, max(e.bound) as m from e group by e.class, e.lexeme),
   later as (
