@@ -340,7 +340,6 @@ export async function embedMissing(db: Database, table: 'messages' | 'document_c
 }
 
 
-/** Drops the HNSW indexes of public.embeddings around `load` and builds them again (in memory) after it. */
 /** Drops the GIN indexes of `tables` (schema public) and returns their definitions, to be run again after a bulk load. */
 async function dropGinIndexes(db: Database, tables: string[]): Promise<string[]> {
   const gin = (
@@ -354,6 +353,7 @@ async function dropGinIndexes(db: Database, tables: string[]): Promise<string[]>
   return gin.map((i) => i.def)
 }
 
+/** Drops the HNSW indexes of public.embeddings around `load` and builds them again (in memory) after it. */
 export async function withHnswRebuilt(db: Database, load: () => Promise<void>, log: (line: string) => void = () => {}): Promise<{ loadMs: number; buildMs: number }> {
   const hnsw = (
     await db.query<{ name: string; def: string }>(

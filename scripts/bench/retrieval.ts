@@ -110,10 +110,9 @@ export const retrieval: Bench = {
     // 0.17–0.22, and recall@10 is 0.03 at ef_search 40 and 0.07 at ef_search 1,000). The note prints the
     // exact neighbours' similarity beside the figure: it says little about recall with a semantic
     // embedding model, which this machine cannot run.
-    const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
     const filled = exactSims.filter((s) => s?.length)
     notes.push(
-      `${size}: HNSW recall@10 ${hnswRecall.toFixed(3)}; the exact scan's 1st and 10th neighbours have mean cosine similarity ${meanOf(filled.map((s) => s[0])).toFixed(3)} and ${meanOf(filled.map((s) => s[s.length - 1])).toFixed(3)} (hash-384 vectors of random Zipf text: the true neighbours are hardly nearer than other rows, so HNSW's greedy search finds them only while ef_search covers much of the graph, as at 1k)`,
+      `${size}: HNSW recall@10 ${hnswRecall.toFixed(3)}; the exact scan's 1st and 10th neighbours have mean cosine similarity ${summarize(filled.map((s) => s[0])).mean.toFixed(3)} and ${summarize(filled.map((s) => s[s.length - 1])).mean.toFixed(3)} (hash-384 vectors of random Zipf text: the true neighbours are hardly nearer than other rows, so HNSW's greedy search finds them only while ef_search covers much of the graph, as at 1k)`,
     )
 
     // The seed's approach: every embedding of the user's chunks to the client, cosine similarity in JavaScript.
