@@ -16,7 +16,7 @@ select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
 insert into public.embedding_models (name, provider, provider_model, dims, hnsw_m, hnsw_ef_construction)
 values ('test-4', 'openai', 'test', 4, 4, 16);
-select set_config('test.hnsw', private.embedding_index_name('test-4'), true);
+select set_config('test.hnsw', private.embedding_index_name('test-4', 'document_chunks'), true);
 
 -- Deterministic, well spread 4-d vectors.
 create function pg_temp.vec(i double precision) returns extensions.vector language sql immutable as $$
@@ -208,7 +208,7 @@ select is((select count(*)::int from match_documents(pg_temp.vec(7.5), 30, '{"ta
 select cmp_ok(
   (select count(*)::int from (
      select e.source_id from public.embeddings e join public.document_chunks c on c.id = e.source_id
-      where e.model = 'test-4' and c.metadata @> '{"tag": "rare"}'
+      where e.model = 'test-4' and e.source_table = 'document_chunks' and c.metadata @> '{"tag": "rare"}'
       order by e.embedding::extensions.vector(4) operator(extensions.<=>) pg_temp.vec(7.5)::extensions.vector(4) limit 10) x),
   '<', 10, 'for contrast: the same HNSW query without iterative scans starves (it sees only the ef_search = 40 nearest)');
 -- strict order: relaxed_order iterative scans return rows roughly sorted; the result must not be
