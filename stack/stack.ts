@@ -73,7 +73,7 @@ export async function openMigrated(config: StackConfig, log: (line: string) => v
   const pgDir = join(config.dataDir, 'pg')
   const fresh = !existsSync(join(pgDir, 'PG_VERSION'))
   if (fresh) log(`initialising a new database in ${pgDir}`)
-  const db = await Database.open({ dataDir: pgDir })
+  const db = await Database.open({ dataDir: pgDir, sharedBuffers: config.sharedBuffers })
   try {
     const bootstrapped = await applyBootstrap(db, (l) => log(`applied ${l}`))
     // `alter database ... set search_path` and friends take effect in new sessions only.

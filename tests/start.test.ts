@@ -1,8 +1,9 @@
 // `npm start` as a user runs it: the status block within 60 s, psql and the Supabase CLI against the
-// database port, restarts after SIGINT and SIGTERM that keep data and do not re-apply migrations, --reset,
-// start-up failures that say what went wrong (port in use, a failing migration), and stopping however it
-// is signalled: SIGINT or SIGTERM to the npm process alone (as IDEs and process managers send them), the
-// npm process killed outright (the orphaned stack stops itself), the stack killed (its Deno runtime goes).
+// database port, the buffer cache size (--shared-buffers), restarts after SIGINT and SIGTERM that keep data
+// and do not re-apply migrations, --reset, start-up failures that say what went wrong (port in use, a bad
+// buffer size, a failing migration), and stopping however it is signalled: SIGINT or SIGTERM to the npm
+// process alone (as IDEs and process managers send them), the npm process killed outright (the orphaned
+// stack stops itself), the stack killed (its Deno runtime goes).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
@@ -58,6 +59,8 @@ describe('npm start', () => {
       const { stdout } = await run('psql', [`${dbUrl}?sslmode=disable`, '-At', '-c', 'select extname from pg_extension order by 1'])
       const extensions = stdout.trim().split('\n')
       for (const ext of ['vector', 'pgmq', 'pgtap']) assert.ok(extensions.includes(ext), `${ext} in ${extensions}`)
+      // the buffer cache is sized for a 100k-row corpus by default
+      assert.deepEqual(await sql(dbUrl, 'show shared_buffers'), [{ shared_buffers: '512MB' }])
 
       // the real Supabase CLI sees every migration as applied
       const list = await run(join(ROOT, 'node_modules', '.bin', 'supabase'), ['migration', 'list', '--db-url', `${dbUrl}?sslmode=disable`], { cwd: ROOT })
@@ -94,10 +97,11 @@ describe('npm start', () => {
   }
 
   it('--reset starts from an empty database', async () => {
-    const s = spawnNpmStart(['--data-dir', dataDir, '--api-port', String(apiPort), '--db-port', String(dbPort), '--reset'])
+    const s = spawnNpmStart(['--data-dir', dataDir, '--api-port', String(apiPort), '--db-port', String(dbPort), '--reset', '--shared-buffers', '256MB'])
     await s.ready
     try {
       assert.match(s.output(), /initialising a new database/)
+      assert.deepEqual(await sql(dbUrl, 'show shared_buffers'), [{ shared_buffers: '256MB' }], '--shared-buffers sizes the buffer cache')
       const rows = await sql<{ t: string | null }>(dbUrl, `select to_regclass('public.restart_probe')::text as t`)
       assert.equal(rows[0].t, null)
     } finally {
@@ -117,6 +121,14 @@ describe('npm start', () => {
       assert.match(s.output(), /start on another port: npm start -- --api-port <port> \(0 picks a free one\)/)
     } finally {
       blocker.close()
+    }
+  })
+
+  it('refuses a buffer cache size it cannot use, naming the flag', async () => {
+    for (const size of ['lots', '4GB', '8MB']) {
+      const s = spawnNpmStart(['--data-dir', tempDataDir(), '--api-port', '0', '--db-port', '0', '--shared-buffers', size])
+      assert.notEqual(await s.exited, 0)
+      assert.match(s.output(), new RegExp(`--shared-buffers: "${size}" is not a size between 16MB and 1536MB`))
     }
   })
 

@@ -43,6 +43,13 @@ export interface StackConfig {
   idleTxTimeoutMs: number
   /** How often the autovacuum stand-in looks for tables to vacuum/analyze. */
   autovacuumIntervalMs: number
+  /**
+   * PostgreSQL `shared_buffers` of the embedded database (`--shared-buffers`, AGENT_MEMORY_SHARED_BUFFERS).
+   * A page PGlite does not find there is read through the WASM file system, far slower than a native
+   * Postgres reading the OS page cache, so the default (512MB, of PGlite's 2 GB heap) keeps the indexes a
+   * search walks at 100k rows in memory; PGlite's own default is 128MB.
+   */
+  sharedBuffers: string
   reset: boolean
   /** Stop after migrating (db:migrate / db:reset). */
   exitAfterMigrate: boolean
@@ -114,6 +121,15 @@ function port(value: string | undefined, fallback: number, flag: string): number
   return n
 }
 
+/** A Postgres memory setting of 16MB..1536MB ("512MB", "1GB"); the fallback when unset. */
+function memorySize(value: string | undefined, fallback: string, flag: string): string {
+  if (value === undefined || value === '') return fallback
+  const m = /^(\d+)\s*(MB|GB)$/i.exec(value.trim())
+  const mb = m ? Number(m[1]) * (m[2].toUpperCase() === 'GB' ? 1024 : 1) : NaN
+  if (!(mb >= 16 && mb <= 1536)) throw new Error(`${flag}: "${value}" is not a size between 16MB and 1536MB (e.g. 512MB)`)
+  return `${mb}MB`
+}
+
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): StackConfig {
   const { values } = parseArgs({
     args: argv,
@@ -123,6 +139,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       workdir: { type: 'string' },
       'api-port': { type: 'string' },
       'db-port': { type: 'string' },
+      'shared-buffers': { type: 'string' },
       'exit-after-migrate': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
     },
@@ -161,6 +178,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     auth: authConfig(toml),
     idleTxTimeoutMs: Number(env.AGENT_MEMORY_IDLE_TX_TIMEOUT_MS ?? 30_000),
     autovacuumIntervalMs: Number(env.AGENT_MEMORY_AUTOVACUUM_INTERVAL_MS ?? 15_000),
+    sharedBuffers: memorySize(values['shared-buffers'] ?? env.AGENT_MEMORY_SHARED_BUFFERS, '512MB', '--shared-buffers'),
     reset: values.reset ?? false,
     exitAfterMigrate: values['exit-after-migrate'] ?? false,
     quiet: values.quiet ?? false,

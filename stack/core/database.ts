@@ -75,12 +75,16 @@ export class Database {
     pg.onNotification((channel, payload) => this.emitNotification(channel, payload))
   }
 
-  /** Opens (and on first use initialises) the database in `dataDir`, or in memory when omitted. */
-  static async open(opts: { dataDir?: string; loadDataDir?: Blob } = {}): Promise<Database> {
+  /**
+   * Opens (and on first use initialises) the database in `dataDir`, or in memory when omitted.
+   * `sharedBuffers` sets PostgreSQL's shared_buffers ("512MB"; PGlite's default, 128MB, when omitted).
+   */
+  static async open(opts: { dataDir?: string; loadDataDir?: Blob; sharedBuffers?: string } = {}): Promise<Database> {
     const pg = await PGlite.create({
       dataDir: opts.dataDir,
       loadDataDir: opts.loadDataDir,
       extensions: EXTENSIONS,
+      ...(opts.sharedBuffers ? { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${opts.sharedBuffers}`] } : {}),
     })
     const db = new Database(pg, opts.dataDir)
     await db.applySessionDefaults()
