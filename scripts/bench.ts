@@ -73,12 +73,14 @@ const perSize = selected.filter((b) => b.runAt)
 const corpusRun: SectionRun = { name: 'corpus', description: 'the shared corpus: load steps and the API batch insert rate', reports: [], seconds: 0, errors: [] }
 let corpus: BenchCorpus | null = null
 let pgVersion: string | null = null
+let sharedBuffers: string | null = null
 try {
   if (perSize.some((b) => b.corpus)) {
     console.log(`\n▶ corpus: starting a stack for the shared corpus (sizes ${sizes.map(formatSize).join(', ')})`)
     const t = performance.now()
     corpus = await BenchCorpus.open()
     pgVersion = (await corpus.db.query<{ v: string }>('select version() as v')).rows[0].v
+    sharedBuffers = (await corpus.db.query<{ v: string }>(`select current_setting('shared_buffers') as v`)).rows[0].v
     corpusRun.seconds += (performance.now() - t) / 1000
   }
   for (const size of sizes) {
@@ -146,6 +148,7 @@ const record = buildRecord({
     pglite: pkgVersion('@electric-sql/pglite'),
     pgvector: pkgVersion('@electric-sql/pglite-pgvector'),
     postgres: pgVersion,
+    sharedBuffers,
     loadavg: loadavg().map((l) => Number(l.toFixed(2))),
   },
   commit,

@@ -52,6 +52,8 @@ export interface Machine {
   pglite: string | null
   pgvector: string | null
   postgres: string | null
+  /** shared_buffers of the corpus database (the embedded stack's buffer cache). */
+  sharedBuffers: string | null
   loadavg: number[]
 }
 
@@ -74,7 +76,7 @@ export interface BenchRecord {
 /** The fields every figure of a record must have (the test checks them all). */
 export const FIGURE_FIELDS = ['section', 'name', 'value', 'unit', 'size', 'baseline', 'ratio', 'target', 'met', 'samples'] as const
 export const RECORD_FIELDS = ['at', 'command', 'commit', 'quick', 'sizes', 'samples', 'machine', 'durations', 'figures', 'growth', 'notes', 'skipped', 'errors'] as const
-export const MACHINE_FIELDS = ['cores', 'cpu', 'memoryGB', 'platform', 'node', 'pglite', 'pgvector', 'postgres', 'loadavg'] as const
+export const MACHINE_FIELDS = ['cores', 'cpu', 'memoryGB', 'platform', 'node', 'pglite', 'pgvector', 'postgres', 'sharedBuffers', 'loadavg'] as const
 
 export function buildRecord(input: {
   command: string
