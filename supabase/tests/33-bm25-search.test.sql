@@ -4,10 +4,10 @@
 -- score) and the errors for filters of the wrong source; parameter errors; visibility (Bob never sees
 -- Alice's rows, and his rows never change her scores; service_role ranks over everyone's);
 -- private.caller_visibility_sql for each kind of caller; MaxScore's early stop returns exactly the top k
--- of scoring everything.
+-- of scoring everything; a caller's planner settings (bitmap scans off) do not change how it searches.
 begin;
 \ir helpers/test_helpers.psql
-select plan(77);
+select plan(79);
 
 select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
@@ -191,6 +191,19 @@ create temp table all_apples as select * from bm25_search('apple', 1000, 'messag
 select is((select count(*)::int from all_apples), 6, 'unfiltered, every message about apples matches');
 select ok(pg_temp.filtered_ok('apple', format($f$'messages', thread_id => %L$f$, current_setting('test.t1')), format('thread_id = %L', current_setting('test.t1'))),
   'thread_id keeps the messages of that thread, with unchanged scores');
+-- A caller's planner settings do not reach the ranking: build_context runs with bitmap scans and sorts
+-- off (function-local), which inherited gave the ranking's statements slow plans on a large thread;
+-- bm25_rank sets both itself, and ranks the same under them.
+create temp table thread_apples as select * from bm25_search('apple', 1000, 'messages', thread_id => current_setting('test.t1')::uuid);
+set local enable_bitmapscan = off;
+set local enable_sort = off;
+select results_eq($$ select id, score from bm25_search('apple', 1000, 'messages', thread_id => current_setting('test.t1')::uuid) $$,
+  $$ select id, score from thread_apples order by rank $$, 'with bitmap scans and sorts off in the caller, the same ranking');
+set local enable_bitmapscan = on;
+set local enable_sort = on;
+select ok((select p.proconfig @> array['enable_bitmapscan=on', 'enable_sort=on'] from pg_proc p
+            where p.oid = 'private.bm25_rank(text, text, integer, jsonb, double precision, double precision)'::regprocedure),
+  'bm25_rank runs with bitmap scans and sorts on, whatever its caller set');
 select ok(pg_temp.filtered_ok('apple', $f$'messages', agent_id => 'planner'$f$, format('thread_id = %L', current_setting('test.t2'))),
   'agent_id keeps the messages of that agent''s threads');
 select ok(pg_temp.filtered_ok('apple', $f$'messages', roles => '{user,system}'$f$, $p$role in ('user', 'system')$p$),
