@@ -59,8 +59,8 @@ describe('npm start', () => {
       const { stdout } = await run('psql', [`${dbUrl}?sslmode=disable`, '-At', '-c', 'select extname from pg_extension order by 1'])
       const extensions = stdout.trim().split('\n')
       for (const ext of ['vector', 'pgmq', 'pgtap']) assert.ok(extensions.includes(ext), `${ext} in ${extensions}`)
-      // the buffer cache is sized for a 100k-row corpus by default
-      assert.deepEqual(await sql(dbUrl, 'show shared_buffers'), [{ shared_buffers: '512MB' }])
+      // the buffer cache is PGlite's by default
+      assert.deepEqual(await sql(dbUrl, 'show shared_buffers'), [{ shared_buffers: '128MB' }])
 
       // the real Supabase CLI sees every migration as applied
       const list = await run(join(ROOT, 'node_modules', '.bin', 'supabase'), ['migration', 'list', '--db-url', `${dbUrl}?sslmode=disable`], { cwd: ROOT })

@@ -90,6 +90,7 @@ export class BenchCorpus {
     try {
       const config = loadConfig(['--data-dir', dataDir, '--workdir', workdir, '--api-port', '0', '--db-port', '0', '--quiet'], {
         AGENT_MEMORY_AUTOVACUUM_INTERVAL_MS: String(24 * 3600_000),
+        ...(process.env.AGENT_MEMORY_SHARED_BUFFERS ? { AGENT_MEMORY_SHARED_BUFFERS: process.env.AGENT_MEMORY_SHARED_BUFFERS } : {}),
       })
       const stack = await startStack(config)
       await stack.db.query(`select cron.unschedule(jobid) from cron.job`)

@@ -44,10 +44,11 @@ export interface StackConfig {
   /** How often the autovacuum stand-in looks for tables to vacuum/analyze. */
   autovacuumIntervalMs: number
   /**
-   * PostgreSQL `shared_buffers` of the embedded database (`--shared-buffers`, AGENT_MEMORY_SHARED_BUFFERS).
-   * A page PGlite does not find there is read through the WASM file system, far slower than a native
-   * Postgres reading the OS page cache, so the default (512MB, of PGlite's 2 GB heap) keeps the indexes a
-   * search walks at 100k rows in memory; PGlite's own default is 128MB.
+   * PostgreSQL `shared_buffers` of the embedded database (`--shared-buffers`, AGENT_MEMORY_SHARED_BUFFERS;
+   * default 128MB, PGlite's own). A page not found there is read through the WASM file system, so a larger
+   * cache helps searches over a large corpus, but it also slows every small statement: measured on this
+   * project's bench, 512MB made hybrid_search, search_memories and build_context with recall at 100k rows
+   * 15–25% faster and load_messages on a 10k-message thread about 45% slower (p50 2.1 → 3.2 ms).
    */
   sharedBuffers: string
   reset: boolean
@@ -178,7 +179,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     auth: authConfig(toml),
     idleTxTimeoutMs: Number(env.AGENT_MEMORY_IDLE_TX_TIMEOUT_MS ?? 30_000),
     autovacuumIntervalMs: Number(env.AGENT_MEMORY_AUTOVACUUM_INTERVAL_MS ?? 15_000),
-    sharedBuffers: memorySize(values['shared-buffers'] ?? env.AGENT_MEMORY_SHARED_BUFFERS, '512MB', '--shared-buffers'),
+    sharedBuffers: memorySize(values['shared-buffers'] ?? env.AGENT_MEMORY_SHARED_BUFFERS, '128MB', '--shared-buffers'),
     reset: values.reset ?? false,
     exitAfterMigrate: values['exit-after-migrate'] ?? false,
     quiet: values.quiet ?? false,
