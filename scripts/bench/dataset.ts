@@ -156,7 +156,7 @@ export class BenchCorpus {
     // The bulk steps below run without the GIN indexes of the tables they fill (full-text and fts_cells
     // maintenance was about half of a chunk insert's time at 100k), rebuilt after them like the HNSW
     // indexes. The long thread above keeps its indexes: its save_messages rate is a figure.
-    const gin = await dropGinIndexes(this.db, ['messages', 'document_chunks', 'memories'])
+    const gin = await dropIndexes(this.db, ['messages', 'document_chunks', 'memories'], 'gin')
     await phase('short threads', async () => {
       await this.insertThreads(this.streams.short, 'short', this.user, Math.round((size - from) / 10), ctx)
       await this.insertThreads(this.streams.otherMessages, 'other', this.other, Math.round((size - from) / 10), ctx)
@@ -341,35 +341,29 @@ export async function embedMissing(db: Database, table: 'messages' | 'document_c
 }
 
 
-/** Drops the GIN indexes of `tables` (schema public) and returns their definitions, to be run again after a bulk load. */
-async function dropGinIndexes(db: Database, tables: string[]): Promise<string[]> {
-  const gin = (
+/** Drops the indexes of `tables` (schema public) using access method `method`, and returns their definitions, to be run again after a bulk load. */
+async function dropIndexes(db: Database, tables: string[], method: 'gin' | 'hnsw'): Promise<string[]> {
+  const found = (
     await db.query<{ name: string; def: string }>(
       `select quote_ident(indexname) as name, indexdef as def from pg_indexes
-        where schemaname = 'public' and tablename = any($1::text[]) and indexdef ilike '%using gin%'`,
-      [tables],
+        where schemaname = 'public' and tablename = any($1::text[]) and indexdef ilike $2`,
+      [tables, `%using ${method}%`],
     )
   ).rows
-  for (const i of gin) await db.exec(`drop index public.${i.name}`)
-  return gin.map((i) => i.def)
+  for (const i of found) await db.exec(`drop index public.${i.name}`)
+  return found.map((i) => i.def)
 }
 
 /** Drops the HNSW indexes of public.embeddings around `load` and builds them again (in memory) after it. */
 export async function withHnswRebuilt(db: Database, load: () => Promise<void>, log: (line: string) => void = () => {}): Promise<{ loadMs: number; buildMs: number }> {
-  const hnsw = (
-    await db.query<{ name: string; def: string }>(
-      `select quote_ident(indexname) as name, indexdef as def from pg_indexes
-        where schemaname = 'public' and tablename = 'embeddings' and indexdef ilike '%using hnsw%'`,
-    )
-  ).rows
-  if (!hnsw.length) throw new Error('no HNSW index on public.embeddings')
   let t = performance.now()
-  for (const i of hnsw) await db.exec(`drop index public.${i.name}`)
+  const hnsw = await dropIndexes(db, ['embeddings'], 'hnsw')
+  if (!hnsw.length) throw new Error('no HNSW index on public.embeddings')
   await load()
   const loadMs = performance.now() - t
   t = performance.now()
   log(`  building ${hnsw.length} HNSW index(es) over ${(await db.query<{ n: number }>(`select count(*)::int as n from embeddings`)).rows[0].n.toLocaleString('en')} vectors…`)
   // Mostly in memory, as a bulk load would be done (512 MB: the 100k graph fits; PGlite's WASM heap is limited).
-  await db.exec(`set maintenance_work_mem = '512MB'; ${hnsw.map((i) => i.def).join(';\n')}; reset maintenance_work_mem;`)
+  await db.exec(`set maintenance_work_mem = '512MB'; ${hnsw.join(';\n')}; reset maintenance_work_mem;`)
   return { loadMs, buildMs: performance.now() - t }
 }
