@@ -50,10 +50,6 @@ async function main(): Promise<void> {
     await stack.stop()
     return
   }
-  console.log(`\nAgent Memory local stack started in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`)
-  console.log(statusBlock(stack))
-  console.log(`\nData: ${config.dataDir}   pid ${process.pid}   Stop: Ctrl-C   Fresh start: npm start -- --reset\n`)
-
   // Ctrl-C reaches npm and node at once, and npm forwards it too: one keypress can arrive as two signals.
   // A second signal only forces the exit when it comes later than that.
   let stoppingSince = 0
@@ -82,6 +78,13 @@ async function main(): Promise<void> {
     }
   }, 500)
   watch.unref()
+
+  // Printed only now that the handlers above are installed: the pid line is what supervisors and the tests
+  // wait for, and a SIGTERM sent right after it must find them (before, it could arrive first and kill this
+  // process with the default action, without a clean shutdown).
+  console.log(`\nAgent Memory local stack started in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`)
+  console.log(statusBlock(stack))
+  console.log(`\nData: ${config.dataDir}   pid ${process.pid}   Stop: Ctrl-C   Fresh start: npm start -- --reset\n`)
 }
 
 await main()
