@@ -11,35 +11,24 @@
 //      against the target ≤ 10 ms, and a brute-force `ORDER BY vector_distance_cos` scan (what Mastra's LibSQL
 //      store does) in the same run, with the ratio; loadMessages pages of 50 at random cursors of a 100k-message
 //      thread, p95 ≤ 2 ms.
+import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { getLibSQLClient } from '../../libsql/client.ts'
 import { getMemory } from '../../libsql/memory.ts'
-import { loadConfig, ROOT } from '../../stack/core/config.ts'
+import { loadConfig } from '../../stack/core/config.ts'
 import type { Identity } from '../../stack/core/database.ts'
 import { startStack } from '../../stack/stack.ts'
-import { applyChanges, type MirrorChange } from '../../supabase/functions/_shared/libsql/apply.ts'
 import { embeddingTableOf } from '../../supabase/functions/_shared/libsql/schema.ts'
-import type { SqlClient } from '../../supabase/functions/_shared/libsql/sql-client.ts'
 import { type BenchReport, latencyFigures, scaledLatency, summarize } from './lib.ts'
-import type { Bench } from './section.ts'
+import { DIMS, MIRROR_BASE_US, MIRROR_OWNER, MIRROR_THREAD, mirrorFilePath, prng } from './mirror-file.ts'
+import type { BackgroundSetup, Bench } from './section.ts'
 
-// The local default model's size (hash-384; gte-small is 384 too).
-const DIMS = 384
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 async function lag(seconds: number, log: (l: string) => void): Promise<number[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'agent-memory-bench-mirror-'))
@@ -106,49 +95,49 @@ async function lag(seconds: number, log: (l: string) => void): Promise<number[]>
   }
 }
 
-/** A LibSQL file with `n` messages in one thread of one owner (plus another owner's rows) and DIMS-dim vectors. */
-async function searchDb(n: number, progress: (label: string, total: number) => { tick(n?: number): void; done(): void }) {
-  const dir = join(ROOT, '.data', 'bench')
-  mkdirSync(dir, { recursive: true })
-  const path = join(dir, `mirror-${n}-${DIMS}.db`)
-  const owner = '00000000-0000-4000-8000-00000000b0b0'
-  const threadId = '00000000-0000-4000-8000-0000000007ea'
-  const built = existsSync(path)
-  const client = await getLibSQLClient({ url: `file:${path}` })
-  const done = built && Number((await client.execute({ sql: "select count(*) as n from messages" })).rows[0].n) === n
-  if (!done) {
-    const rand = prng(42)
-    const base = Date.UTC(2026, 0, 1) * 1000
-    let version = 0
-    const change = (table: string, key: unknown[], row: Record<string, unknown>): MirrorChange =>
-      ({ msg_id: ++version, attempts: 1, source_table: table, row_key: key, version, owner_id: owner, status: 'ok', reason: null, row, model_dims: DIMS })
-    await applyChanges(client as unknown as SqlClient, [change('memory_threads', [threadId], {
-      id: threadId, owner_id: owner, agent_id: null, name: 'bench', metadata: {}, summary: null, summary_through: null, summary_token_count: null,
-      expires_at: null, created_at: new Date(base / 1000).toISOString(), updated_at: new Date(base / 1000).toISOString(), _created_us: base,
-    })])
-    const bar = progress(`building a ${n.toLocaleString()}-message LibSQL mirror (cached in .data/bench)`, n)
-    for (let i = 0; i < n; i += 500) {
-      const batch: MirrorChange[] = []
-      for (let j = i; j < Math.min(n, i + 500); j++) {
-        const id = randomUUID()
-        const us = base + (j + 1) * 1000
-        const at = new Date(us / 1000).toISOString()
-        batch.push(change('messages', [id], {
-          id, thread_id: threadId, owner_id: owner, role: j % 2 ? 'assistant' : 'user', content: `message ${j} ${j % 7 === 0 ? 'refund' : 'travel'}`,
-          tool_call_id: null, tool_name: null, token_count: 4, token_count_exact: false, metadata: {}, created_at: at, _created_us: us,
-        }))
-        batch.push(change('embeddings', ['messages', id, `bench-${DIMS}`], {
-          source_table: 'messages', source_id: id, owner_id: owner, model: `bench-${DIMS}`, content_hash: 'd'.repeat(64),
-          embedding: JSON.stringify(Array.from({ length: DIMS }, () => rand() * 2 - 1)), created_at: at, updated_at: at,
-        }))
+/**
+ * Starts building the LibSQL file for `n` messages (mirror-file.ts) in a child process, unless it is cached;
+ * `wait()` shows a bar for what is left. A child process, not this one: the file is built by native LibSQL
+ * calls that would block this event loop, and so it runs on the second core while the corpus grows here.
+ */
+function buildInBackground(n: number): BackgroundSetup {
+  if (existsSync(mirrorFilePath(n))) return { wait: async () => {} }
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./mirror-file.ts', import.meta.url)), String(n)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let written = 0
+  let stderr = ''
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const m = /^progress (\d+)$/.exec(line)
+    if (m) written = Number(m[1])
+  })
+  child.stderr!.on('data', (d) => (stderr += d))
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`building the ${n}-message LibSQL file exited with ${code}:\n${stderr}`))))
+  })
+  exited.catch(() => {}) // awaited by wait(); keep an early failure from going unhandled meanwhile
+  return {
+    async wait(ctx) {
+      if (existsSync(mirrorFilePath(n))) return await exited
+      const bar = ctx.progress(`building the ${n.toLocaleString('en')}-message LibSQL mirror file (cached in .data/bench), the rest`, n)
+      let shown = 0
+      const timer = setInterval(() => {
+        bar.tick(written - shown)
+        shown = written
+      }, 500)
+      try {
+        await exited
+        bar.tick(n - shown)
+      } finally {
+        clearInterval(timer)
+        bar.done()
       }
-      await applyChanges(client as unknown as SqlClient, batch)
-      bar.tick(batch.length / 2)
-    }
-    bar.done()
+    },
   }
-  return { client, owner, threadId }
 }
+
+const building = new Map<number, BackgroundSetup>()
 
 export const mirror: Bench = {
   name: 'mirror',
@@ -163,9 +152,19 @@ export const mirror: Bench = {
       notes: [`mirror lag: ${seconds} s of saves at 100 messages/s (the issue's 60 s shortened to fit the full run in 25 minutes)`],
     }
   },
+  prepareAt(_ctx, n) {
+    if (!building.has(n)) building.set(n, buildInBackground(n))
+    return building.get(n)
+  },
   async runAt(ctx, n): Promise<BenchReport> {
-    const { client, owner, threadId } = await searchDb(n, ctx.progress)
+    if (!building.has(n)) building.set(n, buildInBackground(n))
+    await building.get(n)!.wait(ctx)
+    const owner = MIRROR_OWNER
+    const threadId = MIRROR_THREAD
+    const client = await getLibSQLClient({ url: `file:${mirrorFilePath(n)}` })
     try {
+      const count = Number((await client.execute('select count(*) as n from messages')).rows[0].n)
+      if (count !== n) throw new Error(`${mirrorFilePath(n)} holds ${count} messages, not ${n}: delete it and run again`)
       const memory = getMemory(client, { ownerId: owner })
       const rand = prng(7)
       const query = () => Array.from({ length: DIMS }, () => rand() * 2 - 1)
@@ -194,7 +193,7 @@ export const mirror: Bench = {
       // loadMessages: pages of 50 from random places of the thread, through real cursors.
       const cursors: string[] = []
       for (const p of [0.1, 0.3, 0.5, 0.7, 0.9]) {
-        const us = Date.UTC(2026, 0, 1) * 1000 + Math.floor(p * n) * 1000
+        const us = MIRROR_BASE_US + Math.floor(p * n) * 1000
         const r = (await client.execute({ sql: 'select id, created_us from messages where thread_id = ? and created_us >= ? order by created_us limit 1', args: [threadId, us] })).rows[0]
         cursors.push(Buffer.from(`m,${r.created_us},${r.id}`).toString('base64url'))
       }

@@ -16,4 +16,16 @@ export interface Bench {
   slow?: boolean
   run?(ctx: BenchContext): Promise<BenchReport>
   runAt?(ctx: BenchContext, size: number, corpus: BenchCorpus | null): Promise<BenchReport>
+  /**
+   * Called before the shared corpus grows to `size`: may start a fixed setup of its own for that size in the
+   * background (another process, on the other core). The runner then grows the corpus and waits for every
+   * such setup before it measures anything at that size, so no measurement shares the machine with one; a
+   * failed setup is reported by the section's `runAt`.
+   */
+  prepareAt?(ctx: BenchContext, size: number): BackgroundSetup | undefined
+}
+
+/** A setup running in the background; `wait` resolves when it is done (showing progress for the rest). */
+export interface BackgroundSetup {
+  wait(ctx: BenchContext): Promise<void>
 }
