@@ -7,7 +7,7 @@
 -- of scoring everything; a caller's planner settings (bitmap scans off) do not change how it searches.
 begin;
 \ir helpers/test_helpers.psql
-select plan(79);
+select plan(80);
 
 select tests.create_supabase_user('alice');
 select tests.create_supabase_user('bob');
@@ -204,6 +204,16 @@ set local enable_sort = on;
 select ok((select p.proconfig @> array['enable_bitmapscan=on', 'enable_sort=on'] from pg_proc p
             where p.oid = 'private.bm25_rank(text, text, integer, jsonb, double precision, double precision)'::regprocedure),
   'bm25_rank runs with bitmap scans and sorts on, whatever its caller set');
+-- The search path's helpers keep their plans for the session (the search plan caching migration): PL/pgSQL
+-- with generic plans, not SQL functions planned on every call, and their row estimates kept.
+select is(array(select p.proname::text from pg_proc p join pg_language l on l.oid = p.prolang
+                 where p.pronamespace = 'private'::regnamespace
+                   and p.proname in ('bm25_rank', 'bm25_arms', 'hybrid_rank', 'search_rows', 'message_neighbours_of', 'setting')
+                   and l.lanname = 'plpgsql' and p.proconfig @> array['plan_cache_mode=force_generic_plan']
+                   and (p.prorows = 20 or p.proname in ('bm25_arms', 'setting'))
+                 order by 1),
+  array['bm25_arms', 'bm25_rank', 'hybrid_rank', 'message_neighbours_of', 'search_rows', 'setting'],
+  'the ranking helpers are PL/pgSQL with cached generic plans and ~20-row estimates');
 select ok(pg_temp.filtered_ok('apple', $f$'messages', agent_id => 'planner'$f$, format('thread_id = %L', current_setting('test.t2'))),
   'agent_id keeps the messages of that agent''s threads');
 select ok(pg_temp.filtered_ok('apple', $f$'messages', roles => '{user,system}'$f$, $p$role in ('user', 'system')$p$),
