@@ -14,6 +14,7 @@ import { getLibSQLClient } from '../../libsql/client.ts'
 import { ROOT } from '../../stack/core/config.ts'
 import { applyChanges, type MirrorChange } from '../../supabase/functions/_shared/libsql/apply.ts'
 import type { SqlClient } from '../../supabase/functions/_shared/libsql/sql-client.ts'
+import { rng } from './corpus.ts'
 
 /** The local default model's size (hash-384; gte-small is 384 too). */
 export const DIMS = 384
@@ -26,18 +27,6 @@ export function mirrorFilePath(n: number): string {
   return join(ROOT, '.data', 'bench', `mirror-${n}-${DIMS}.db`)
 }
 
-/** A seeded PRNG (mulberry32), so every build and every query set is the same. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Builds the file for `n` messages unless it exists; `onProgress(messagesWritten)` after every batch. */
 export async function buildMirrorFile(n: number, onProgress: (done: number) => void = () => {}): Promise<void> {
   const path = mirrorFilePath(n)
@@ -47,7 +36,7 @@ export async function buildMirrorFile(n: number, onProgress: (done: number) => v
   for (const f of [partial, `${partial}-wal`, `${partial}-shm`]) rmSync(f, { force: true })
   const client = await getLibSQLClient({ url: `file:${partial}` })
   try {
-    const rand = prng(42)
+    const rand = rng(42)
     let version = 0
     const change = (table: string, key: unknown[], row: Record<string, unknown>): MirrorChange =>
       ({ msg_id: ++version, attempts: 1, source_table: table, row_key: key, version, owner_id: MIRROR_OWNER, status: 'ok', reason: null, row, model_dims: DIMS })

@@ -25,7 +25,8 @@ import type { Identity } from '../../stack/core/database.ts'
 import { startStack } from '../../stack/stack.ts'
 import { embeddingTableOf } from '../../supabase/functions/_shared/libsql/schema.ts'
 import { type BenchReport, latencyFigures, scaledLatency, summarize } from './lib.ts'
-import { DIMS, MIRROR_BASE_US, MIRROR_OWNER, MIRROR_THREAD, mirrorFilePath, prng } from './mirror-file.ts'
+import { DIMS, MIRROR_BASE_US, MIRROR_OWNER, MIRROR_THREAD, mirrorFilePath } from './mirror-file.ts'
+import { rng } from './corpus.ts'
 import type { BackgroundSetup, Bench } from './section.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -166,7 +167,7 @@ export const mirror: Bench = {
       const count = Number((await client.execute('select count(*) as n from messages')).rows[0].n)
       if (count !== n) throw new Error(`${mirrorFilePath(n)} holds ${count} messages, not ${n}: delete it and run again`)
       const memory = getMemory(client, { ownerId: owner })
-      const rand = prng(7)
+      const rand = rng(7)
       const query = () => Array.from({ length: DIMS }, () => rand() * 2 - 1)
       for (let i = 0; i < 5; i++) await memory.searchMemory({ embedding: query(), k: 10 })
       const search: number[] = []
